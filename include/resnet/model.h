@@ -1,0 +1,80 @@
+// Model: a frozen graph of layers, and the executor that runs it forward and backward.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resnet/layers.h"
+
+namespace resnet {
+
+class Model {
+ public:
+  // Freezes the graph between `inputs` and `outputs`. Layer order is Keras's (by depth from the
+  // outputs, ties in discovery order), so summaries list layers as Keras does. Throws ConfigError
+  // on duplicate layer names or an output not reachable from the inputs, naming the layers.
+  Model(std::vector<SymTensor> inputs, std::vector<SymTensor> outputs, std::string name = "model");
+  Model(SymTensor input, SymTensor output, std::string name = "model");
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  const std::string& name() const { return name_; }
+  // Every layer, in execution (topological) order, inputs first.
+  const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+  // Throws ConfigError when there is no such layer.
+  Layer& layer(std::string_view name) const;
+  // Names of the layers feeding `layer` (in input order); empty for inputs.
+  std::vector<std::string> inbound(const Layer& layer) const;
+  // Per-sample shapes.
+  std::vector<Shape> input_shapes() const;
+  std::vector<Shape> output_shapes() const;
+  Shape output_shape(const Layer& layer) const;
+
+  // Every parameter, layer by layer (trainable and not).
+  std::vector<Param*> params();
+  // Parameters an optimizer updates: trainable parameters of trainable layers.
+  std::vector<Param*> trainable_params();
+  int64_t count_params() const;
+  int64_t count_trainable_params() const;
+  int64_t count_non_trainable_params() const { return count_params() - count_trainable_params(); }
+
+  // Freezes layers: every layer up to and including `name` (in layer order) becomes
+  // non-trainable.
+  void freeze_until(std::string_view name);
+
+  // Runs the graph. Inputs are batched (N, ...per-sample shape); outputs come back plain.
+  // In Training mode the layers keep what backward needs.
+  std::vector<Tensor> forward(const std::vector<Tensor>& inputs, Mode mode);
+  Tensor forward(const Tensor& input, Mode mode);
+  // Back-propagates output gradients through the last Training-mode forward: fills every
+  // trainable parameter's grad (overwritten, not accumulated). Returns the input gradients when
+  // `input_grads` is true (else undefined tensors).
+  std::vector<Tensor> backward(const std::vector<Tensor>& output_grads, bool input_grads = false);
+  Tensor backward(const Tensor& output_grad, bool input_grad = false);
+
+  // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
+  // release).
+  int64_t last_peak_live_tensors() const { return peak_live_; }
+
+ private:
+  struct Step {
+    Layer* layer;
+    std::vector<int> inputs;  // step indices of the producing layers
+    int consumers = 0;        // number of (step, input slot) uses of this step's output
+  };
+  std::string name_;
+  std::vector<std::shared_ptr<Layer>> layers_;
+  std::vector<Step> steps_;          // parallel to layers_
+  std::vector<Shape> shapes_;        // per-sample output shape per step
+  std::vector<int> input_steps_;
+  std::vector<int> output_steps_;
+  std::vector<bool> needs_grad_;     // whether a step's output gradient is needed in backward
+  bool has_forward_ = false;
+  int64_t peak_live_ = 0;
+};
+
+}  // namespace resnet

@@ -1,0 +1,351 @@
+// Model: freezes a functional graph into an execution plan and runs it forward and backward.
+#include "resnet/model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ops/ops.h"
+
+namespace resnet {
+
+namespace {
+
+// Keras's layer order (functional._map_graph_network): a depth-first walk from the outputs gives
+// each layer a discovery index (pre-order) and a post-order node list; depths are the longest
+// distance to an output; layers are sorted by decreasing depth, ties by discovery index. The walk
+// is iterative so graphs thousands of layers deep are fine.
+struct GraphOrder {
+  std::vector<Node*> nodes;  // in final layer order
+};
+
+GraphOrder order_graph(const std::vector<SymTensor>& outputs) {
+  std::unordered_map<Node*, int> discovery;
+  std::unordered_set<Node*> finished;
+  std::vector<Node*> post_order;
+
+  struct Frame {
+    Node* node;
+    size_t next_input;
+  };
+  for (const SymTensor& out : outputs) {
+    std::vector<Frame> stack;
+    auto visit = [&](Node* n) {
+      if (finished.count(n)) return;
+      if (!discovery.count(n)) discovery.emplace(n, static_cast<int>(discovery.size()));
+      stack.push_back({n, 0});
+    };
+    visit(out.node().get());
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next_input < f.node->inputs.size()) {
+        Node* in = f.node->inputs[f.next_input++].node().get();
+        visit(in);
+        continue;
+      }
+      Node* done = f.node;
+      stack.pop_back();
+      if (finished.insert(done).second) post_order.push_back(done);
+    }
+  }
+
+  std::unordered_map<Node*, int> depth;
+  for (auto it = post_order.rbegin(); it != post_order.rend(); ++it) {
+    Node* n = *it;
+    const int d = depth[n];  // 0 when first seen (an output)
+    for (const SymTensor& in : n->inputs) {
+      int& pd = depth[in.node().get()];
+      pd = std::max(pd, d + 1);
+    }
+  }
+  GraphOrder g;
+  g.nodes = post_order;
+  std::stable_sort(g.nodes.begin(), g.nodes.end(), [&](Node* a, Node* b) {
+    if (depth[a] != depth[b]) return depth[a] > depth[b];
+    return discovery[a] < discovery[b];
+  });
+  return g;
+}
+
+}  // namespace
+
+Model::Model(SymTensor input, SymTensor output, std::string name)
+    : Model(std::vector<SymTensor>{std::move(input)}, std::vector<SymTensor>{std::move(output)},
+            std::move(name)) {}
+
+Model::Model(std::vector<SymTensor> inputs, std::vector<SymTensor> outputs, std::string name)
+    : name_(std::move(name)) {
+  if (inputs.empty() || outputs.empty()) {
+    throw ConfigError(fmt::format("model '{}': needs at least one input and one output", name_));
+  }
+  for (const SymTensor& t : inputs) {
+    if (!t.defined()) throw ConfigError(fmt::format("model '{}': undefined input tensor", name_));
+    if (!t.node()->inputs.empty() || t.layer().class_name() != "InputLayer") {
+      throw ConfigError(fmt::format("model '{}': input '{}' ({}) is not an Input()", name_,
+                                    t.layer().name(), t.layer().class_name()));
+    }
+  }
+  for (const SymTensor& t : outputs) {
+    if (!t.defined()) throw ConfigError(fmt::format("model '{}': undefined output tensor", name_));
+  }
+
+  GraphOrder order = order_graph(outputs);
+  std::unordered_map<Node*, int> index;
+  std::map<std::string, const Layer*> by_name;
+  for (Node* n : order.nodes) {
+    auto [it, fresh] = by_name.emplace(n->layer->name(), n->layer.get());
+    if (!fresh) {
+      throw ConfigError(fmt::format(
+          "model '{}': duplicate layer name '{}' (used by a {} and a {}); layer names must be "
+          "unique",
+          name_, n->layer->name(), it->second->class_name(), n->layer->class_name()));
+    }
+    index.emplace(n, static_cast<int>(steps_.size()));
+    Step s{n->layer.get(), {}, 0};
+    for (const SymTensor& in : n->inputs) s.inputs.push_back(index.at(in.node().get()));
+    steps_.push_back(std::move(s));
+    layers_.push_back(n->layer);
+    shapes_.push_back(n->shape);
+  }
+  for (Step& s : steps_) {
+    for (int p : s.inputs) steps_[p].consumers++;
+  }
+  for (const SymTensor& t : inputs) {
+    auto it = index.find(t.node().get());
+    if (it == index.end()) {
+      throw ConfigError(fmt::format("model '{}': input '{}' is not connected to any output", name_,
+                                    t.layer().name()));
+    }
+    input_steps_.push_back(it->second);
+  }
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (steps_[i].inputs.empty() &&
+        std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i)) ==
+            input_steps_.end()) {
+      throw ConfigError(fmt::format(
+          "model '{}': the outputs depend on input '{}', which is not among the model inputs",
+          name_, steps_[i].layer->name()));
+    }
+  }
+  for (const SymTensor& t : outputs) output_steps_.push_back(index.at(t.node().get()));
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+Layer& Model::layer(std::string_view name) const {
+  for (const auto& l : layers_) {
+    if (l->name() == name) return *l;
+  }
+  throw ConfigError(fmt::format("model '{}' has no layer named '{}'", name_, name));
+}
+
+std::vector<std::string> Model::inbound(const Layer& layer) const {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (steps_[i].layer != &layer) continue;
+    std::vector<std::string> names;
+    for (int p : steps_[i].inputs) names.push_back(steps_[p].layer->name());
+    return names;
+  }
+  throw ConfigError(fmt::format("layer '{}' is not part of model '{}'", layer.name(), name_));
+}
+
+std::vector<Shape> Model::input_shapes() const {
+  std::vector<Shape> v;
+  for (int i : input_steps_) v.push_back(shapes_[i]);
+  return v;
+}
+
+std::vector<Shape> Model::output_shapes() const {
+  std::vector<Shape> v;
+  for (int i : output_steps_) v.push_back(shapes_[i]);
+  return v;
+}
+
+Shape Model::output_shape(const Layer& layer) const {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (steps_[i].layer == &layer) return shapes_[i];
+  }
+  throw ConfigError(fmt::format("layer '{}' is not part of model '{}'", layer.name(), name_));
+}
+
+std::vector<Param*> Model::params() {
+  std::vector<Param*> v;
+  for (auto& l : layers_) {
+    for (Param& p : l->params()) v.push_back(&p);
+  }
+  return v;
+}
+
+std::vector<Param*> Model::trainable_params() {
+  std::vector<Param*> v;
+  for (auto& l : layers_) {
+    if (!l->trainable()) continue;
+    for (Param& p : l->params()) {
+      if (p.trainable) v.push_back(&p);
+    }
+  }
+  return v;
+}
+
+int64_t Model::count_params() const {
+  int64_t n = 0;
+  for (const auto& l : layers_) n += l->count_params();
+  return n;
+}
+
+int64_t Model::count_trainable_params() const {
+  int64_t n = 0;
+  for (const auto& l : layers_) n += l->count_trainable_params();
+  return n;
+}
+
+void Model::freeze_until(std::string_view name) {
+  Layer& last = layer(name);  // throws when absent
+  for (auto& l : layers_) {
+    l->set_trainable(false);
+    if (l.get() == &last) break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  if (inputs.size() != input_steps_.size()) {
+    throw ShapeError(fmt::format("model '{}' takes {} input(s), got {}", name_,
+                                 input_steps_.size(), inputs.size()));
+  }
+  std::vector<Tensor> values(steps_.size());
+  std::vector<int> uses(steps_.size());
+  for (size_t i = 0; i < steps_.size(); ++i) uses[i] = steps_[i].consumers;
+  for (int o : output_steps_) uses[o]++;  // outputs stay alive until returned
+
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const int s = input_steps_[k];
+    const Tensor& x = inputs[k];
+    if (!x.defined() || x.rank() != shapes_[s].rank() + 1 || x.shape().drop_front() != shapes_[s]) {
+      throw ShapeError(fmt::format("model '{}': input '{}' expects shape {}, got {}", name_,
+                                   steps_[s].layer->name(), shapes_[s].keras_str(),
+                                   x.defined() ? x.shape().str() : "undefined"));
+    }
+    if (x.dtype() != DType::F32) {
+      throw ShapeError(fmt::format("model '{}': input '{}' must be float32, got {}", name_,
+                                   steps_[s].layer->name(), dtype_name(x.dtype())));
+    }
+  }
+
+  int64_t live = 0;
+  peak_live_ = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& s = steps_[i];
+    std::vector<Tensor> ins;
+    if (s.inputs.empty()) {
+      const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i));
+      ins.push_back(inputs[it - input_steps_.begin()]);
+    } else {
+      for (int p : s.inputs) ins.push_back(values[p]);
+    }
+    values[i] = s.layer->forward(ins, mode);
+    ++live;
+    peak_live_ = std::max(peak_live_, live);
+    for (int p : s.inputs) {
+      if (--uses[p] == 0) {
+        values[p] = Tensor();
+        --live;
+      }
+    }
+  }
+  has_forward_ = (mode == Mode::Training);
+  std::vector<Tensor> outs;
+  for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
+  return outs;
+}
+
+Tensor Model::forward(const Tensor& input, Mode mode) {
+  if (output_steps_.size() != 1) {
+    throw ConfigError(fmt::format("model '{}' has {} outputs; use the vector form of forward",
+                                  name_, output_steps_.size()));
+  }
+  return forward(std::vector<Tensor>{input}, mode)[0];
+}
+
+std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, bool input_grads) {
+  if (!has_forward_) {
+    throw ConfigError(fmt::format(
+        "model '{}': backward needs a preceding forward in Training mode", name_));
+  }
+  if (output_grads.size() != output_steps_.size()) {
+    throw ShapeError(fmt::format("model '{}' has {} output(s), got {} gradient(s)", name_,
+                                 output_steps_.size(), output_grads.size()));
+  }
+  const size_t n = steps_.size();
+  // up[i]: the gradient of step i's output is needed, because step i or one of its ancestors has
+  // parameters to train (or is an input whose gradient was asked for).
+  std::vector<bool> up(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& l = *steps_[i].layer;
+    bool need = l.trainable() && l.count_trainable_params() > 0;
+    if (input_grads && steps_[i].inputs.empty()) need = true;
+    for (int p : steps_[i].inputs) need = need || up[p];
+    up[i] = need;
+  }
+
+  std::vector<Tensor> grads(n);
+  for (size_t k = 0; k < output_steps_.size(); ++k) {
+    const int o = output_steps_[k];
+    const Tensor& g = output_grads[k];
+    if (!g.defined() || g.rank() != shapes_[o].rank() + 1 || g.shape().drop_front() != shapes_[o]) {
+      throw ShapeError(fmt::format("model '{}': gradient for output '{}' must have shape {}, got {}",
+                                   name_, steps_[o].layer->name(), shapes_[o].keras_str(),
+                                   g.defined() ? g.shape().str() : "undefined"));
+    }
+    grads[o] = grads[o].defined() ? ops::add({grads[o], g}) : g;
+  }
+
+  std::vector<Tensor> input_results(input_steps_.size());
+  for (size_t ii = n; ii-- > 0;) {
+    Step& s = steps_[ii];
+    if (s.inputs.empty()) {
+      const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(ii));
+      if (it != input_steps_.end() && input_grads) {
+        input_results[it - input_steps_.begin()] = ops::plain(grads[ii]);
+      }
+      grads[ii] = Tensor();
+      s.layer->clear_saved();
+      continue;
+    }
+    if (!up[ii] || !grads[ii].defined()) {
+      grads[ii] = Tensor();
+      s.layer->clear_saved();
+      continue;
+    }
+    std::vector<bool> need;
+    for (int p : s.inputs) need.push_back(up[p]);
+    std::vector<Tensor> dx = s.layer->backward(grads[ii], need);
+    grads[ii] = Tensor();
+    s.layer->clear_saved();
+    for (size_t k = 0; k < s.inputs.size(); ++k) {
+      if (!need[k]) continue;
+      const int p = s.inputs[k];
+      if (k >= dx.size() || !dx[k].defined()) {
+        throw BackendError(fmt::format("{} '{}' returned no gradient for input {}",
+                                       s.layer->class_name(), s.layer->name(), k));
+      }
+      // A tensor feeding several layers (the residual shortcut) receives the sum of their
+      // gradients.
+      grads[p] = grads[p].defined() ? ops::add({grads[p], dx[k]}) : dx[k];
+    }
+  }
+  has_forward_ = false;
+  return input_results;
+}
+
+Tensor Model::backward(const Tensor& output_grad, bool input_grad) {
+  std::vector<Tensor> r = backward(std::vector<Tensor>{output_grad}, input_grad);
+  return r.empty() ? Tensor() : r[0];
+}
+
+}  // namespace resnet
