@@ -42,6 +42,13 @@ class Model {
   int64_t count_trainable_params() const;
   int64_t count_non_trainable_params() const { return count_params() - count_trainable_params(); }
 
+  // The Keras summary table (KERAS.md §5): Model: "name", one row per layer with output shape,
+  // parameter count and (for non-sequential graphs) the inbound layers, then the totals.
+  std::string summary() const;
+  // Graphviz DOT text of the graph: one node per layer (name and type, and with `show_shapes`
+  // the output shape), one edge per connection.
+  std::string to_dot(bool show_shapes = false) const;
+
   // Freezes layers: every layer up to and including `name` (in layer order) becomes
   // non-trainable.
   void freeze_until(std::string_view name);

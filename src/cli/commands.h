@@ -3,8 +3,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
+#include "resnet/shape.h"
+
 namespace resnet::cli {
 
 void add_demo_command(CLI::App& app);
+// summary, plot, models.
+void add_model_commands(CLI::App& app);
+
+// "64,64,3" -> (64, 64, 3); empty -> rank-0 shape (the model's default). Throws ConfigError.
+Shape parse_shape(const std::string& text);
 
 }  // namespace resnet::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("resnet.cpp ") + RESNET_VERSION);
   app.require_subcommand(1);
   resnet::cli::add_demo_command(app);
+  resnet::cli::add_model_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

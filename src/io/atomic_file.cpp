@@ -1,0 +1,48 @@
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "io/atomic_file.h"
+#include "resnet/error.h"
+#include "resnet/io.h"
+
+namespace resnet {
+
+std::string temp_path_for(const std::string& path) {
+  return fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
+}
+
+void commit_temp_file(const std::string& tmp, const std::string& path) {
+  // fsync the data before the rename so a crash cannot leave a renamed but empty file.
+  if (FILE* f = std::fopen(tmp.c_str(), "rb+")) {
+    ::fsync(::fileno(f));
+    std::fclose(f);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw IoError(fmt::format("{}: cannot replace the file: {}", path, ec.message()));
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& data) {
+  const std::string tmp = temp_path_for(path);
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) {
+    throw IoError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  }
+  const bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) {
+    std::remove(tmp.c_str());
+    throw IoError(fmt::format("{}: write failed", path));
+  }
+  commit_temp_file(tmp, path);
+}
+
+}  // namespace resnet

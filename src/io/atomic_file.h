@@ -1,0 +1,13 @@
+// Atomic file replacement: write to temp_path_for(path), then commit_temp_file().
+#pragma once
+
+#include <string>
+
+namespace resnet {
+
+// A temporary name in the same folder as `path` (so the final rename stays on one filesystem).
+std::string temp_path_for(const std::string& path);
+// Flushes `tmp` to disk and renames it over `path`; removes `tmp` and throws IoError on failure.
+void commit_temp_file(const std::string& tmp, const std::string& path);
+
+}  // namespace resnet

@@ -1,0 +1,48 @@
+// plot_model through the Graphviz library (libgvc): DOT text -> dot layout -> PNG or SVG.
+#include <fmt/format.h>
+#include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "io/atomic_file.h"
+#include "resnet/error.h"
+#include "resnet/io.h"
+
+namespace resnet {
+
+void plot_model(const Model& model, const std::string& path, bool show_shapes, int dpi) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  std::string dot = model.to_dot(show_shapes);
+  if (dpi != 96) {
+    dot.replace(dot.find("dpi=96"), 6, fmt::format("dpi={}", dpi));
+  }
+  if (ext == ".dot" || ext == ".gv") {
+    write_file_atomic(path, dot);
+    return;
+  }
+  if (ext != ".png" && ext != ".svg") {
+    throw IoError(fmt::format("{}: unsupported plot format '{}' (use .png, .svg or .dot)", path, ext));
+  }
+  GVC_t* gvc = gvContext();
+  Agraph_t* graph = agmemread(dot.c_str());
+  if (graph == nullptr) {
+    gvFreeContext(gvc);
+    throw IoError(fmt::format("{}: Graphviz could not parse the graph of model '{}'", path,
+                              model.name()));
+  }
+  const std::string tmp = temp_path_for(path);
+  int rc = gvLayout(gvc, graph, "dot");
+  if (rc == 0) rc = gvRenderFilename(gvc, graph, ext.substr(1).c_str(), tmp.c_str());
+  gvFreeLayout(gvc, graph);
+  agclose(graph);
+  gvFreeContext(gvc);
+  if (rc != 0) {
+    std::remove(tmp.c_str());
+    throw IoError(fmt::format("{}: Graphviz failed to render the plot", path));
+  }
+  commit_temp_file(tmp, path);
+}
+
+}  // namespace resnet

@@ -1,0 +1,135 @@
+// ResNet-18/34 (torchvision's ImageNet layout) and the CIFAR ResNets of He et al. 2015 / 2016.
+#include <fmt/format.h>
+
+#include "resnet/models.h"
+
+namespace resnet {
+
+namespace {
+// PyTorch's BatchNorm2d defaults, in Keras terms: eps 1e-5, momentum 1 - 0.1.
+SymTensor torch_bn(const SymTensor& x, const std::string& name) {
+  return BatchNormalization({.axis = 3, .momentum = 0.9, .epsilon = 1e-5, .name = name})(x);
+}
+
+SymTensor conv(const SymTensor& x, int64_t filters, int64_t k, int64_t stride, Padding padding,
+               const std::string& name) {
+  return Conv2D({.filters = filters,
+                 .kernel = {k, k},
+                 .strides = {stride, stride},
+                 .padding = padding,
+                 .use_bias = false,
+                 .kernel_initializer = Initializer::he_normal(),
+                 .name = name})(x);
+}
+
+Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int, 4>& blocks,
+                        const std::string& name) {
+  if (input_shape.rank() != 3 || input_shape[0] < 32 || input_shape[1] < 32) {
+    throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}",
+                                  name, input_shape.str()));
+  }
+  SymTensor input = Input(std::move(input_shape));
+  SymTensor x = ZeroPadding2D({.padding = {3, 3, 3, 3}, .name = "conv1_pad"})(input);
+  x = conv(x, 64, 7, 2, Padding::Valid, "conv1_conv");
+  x = torch_bn(x, "conv1_bn");
+  x = Activation("relu", "conv1_relu")(x);
+  // Zero padding before the max pool equals PyTorch's -inf padding here: inputs are >= 0.
+  x = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = "pool1_pad"})(x);
+  x = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 2}, .name = "pool1_pool"})(x);
+  const std::array<int64_t, 4> filters = {64, 128, 256, 512};
+  for (int s = 0; s < 4; ++s) {
+    for (int b = 1; b <= blocks[s]; ++b) {
+      const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
+      x = basic_block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b));
+    }
+  }
+  x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
+  x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
+  return Model(input, x, name);
+}
+}  // namespace
+
+SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name) {
+  const int64_t in_channels = x.shape()[-1];
+  SymTensor shortcut = x;
+  if (stride != 1 || in_channels != filters) {
+    shortcut = conv(x, filters, 1, stride, Padding::Valid, name + "_0_conv");
+    shortcut = torch_bn(shortcut, name + "_0_bn");
+  }
+  SymTensor y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_1_pad"})(x);
+  y = conv(y, filters, 3, stride, Padding::Valid, name + "_1_conv");
+  y = torch_bn(y, name + "_1_bn");
+  y = Activation("relu", name + "_1_relu")(y);
+  y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_2_pad"})(y);
+  y = conv(y, filters, 3, 1, Padding::Valid, name + "_2_conv");
+  y = torch_bn(y, name + "_2_bn");
+  y = Add({.name = name + "_add"})({shortcut, y});
+  return Activation("relu", name + "_out")(y);
+}
+
+Model resnet18(Shape input_shape, int64_t classes) {
+  return torchvision_basic(std::move(input_shape), classes, {2, 2, 2, 2}, "resnet18");
+}
+Model resnet34(Shape input_shape, int64_t classes) {
+  return torchvision_basic(std::move(input_shape), classes, {3, 4, 6, 3}, "resnet34");
+}
+
+Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
+  if (depth < 8 || (depth - 2) % 6 != 0) {
+    throw ConfigError(fmt::format("CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, 1202), "
+                                  "got {}",
+                                  depth));
+  }
+  const int n = (depth - 2) / 6;
+  SymTensor input = Input(std::move(input_shape));
+  SymTensor x = conv(input, 16, 3, 1, Padding::Same, "conv1_conv");
+  x = torch_bn(x, "conv1_bn");
+  x = Activation("relu", "conv1_relu")(x);
+  const std::array<int64_t, 3> filters = {16, 32, 64};
+  for (int s = 0; s < 3; ++s) {
+    for (int b = 1; b <= n; ++b) {
+      const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
+      x = basic_block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b));
+    }
+  }
+  x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
+  x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
+  return Model(input, x, fmt::format("resnet{}", depth));
+}
+
+Model preact_resnet(int depth, Shape input_shape, int64_t classes) {
+  if (depth < 11 || (depth - 2) % 9 != 0) {
+    throw ConfigError(fmt::format(
+        "pre-activation ResNet depth must be 9n + 2 (164, 1001), got {}", depth));
+  }
+  const int n = (depth - 2) / 9;
+  SymTensor input = Input(std::move(input_shape));
+  SymTensor x = conv(input, 16, 3, 1, Padding::Same, "conv1_conv");
+  const std::array<int64_t, 3> widths = {16, 32, 64};  // bottleneck width; outputs are 4x
+  for (int s = 0; s < 3; ++s) {
+    for (int b = 1; b <= n; ++b) {
+      const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
+      const std::string name = fmt::format("conv{}_block{}", s + 2, b);
+      const int64_t w = widths[s];
+      SymTensor pre = torch_bn(x, name + "_preact_bn");
+      pre = Activation("relu", name + "_preact_relu")(pre);
+      SymTensor shortcut = x;
+      if (b == 1) shortcut = conv(pre, 4 * w, 1, stride, Padding::Valid, name + "_0_conv");
+      SymTensor y = conv(pre, w, 1, 1, Padding::Valid, name + "_1_conv");
+      y = torch_bn(y, name + "_1_bn");
+      y = Activation("relu", name + "_1_relu")(y);
+      y = conv(y, w, 3, stride, Padding::Same, name + "_2_conv");
+      y = torch_bn(y, name + "_2_bn");
+      y = Activation("relu", name + "_2_relu")(y);
+      y = conv(y, 4 * w, 1, 1, Padding::Valid, name + "_3_conv");
+      x = Add({.name = name + "_out"})({shortcut, y});
+    }
+  }
+  x = torch_bn(x, "post_bn");
+  x = Activation("relu", "post_relu")(x);
+  x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
+  x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
+  return Model(input, x, fmt::format("preact_resnet{}", depth));
+}
+
+}  // namespace resnet
