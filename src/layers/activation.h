@@ -1,0 +1,43 @@
+// Activation: y = f(x) element-wise (relu, sigmoid, tanh, linear) or softmax over the last axis.
+//
+// Shapes: x and y (N, ...), any rank; softmax normalizes over the last dimension.
+// Gradient: dx = dy * f'(x) for the element-wise kinds; softmax: dx = y * (dy - sum(dy * y)) per
+// row. Also the fused activation of Conv2D and Dense (the helpers below).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "resnet/layers.h"
+
+namespace resnet::layers {
+
+enum class ActivationKind { Linear, Relu, Sigmoid, Tanh, Softmax };
+
+// "relu" -> Relu, ...; throws ConfigError naming `where` (the layer) and the kind.
+ActivationKind parse_activation(const std::string& kind, const std::string& where);
+const char* activation_name(ActivationKind k);
+// y = f(x).
+Tensor activation_forward(ActivationKind k, const Tensor& x);
+// dx from dy, the input x and the output y of activation_forward.
+Tensor activation_backward(ActivationKind k, const Tensor& dy, const Tensor& x, const Tensor& y);
+
+class Activation : public Layer {
+ public:
+  Activation(std::string kind, std::string name);
+
+  ActivationKind kind() const { return kind_; }
+  const std::string& kind_name() const { return kind_name_; }
+
+  Shape infer(const std::vector<Shape>& inputs) const override;
+  Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
+  std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
+  void clear_saved() override;
+
+ private:
+  std::string kind_name_;
+  ActivationKind kind_;
+  Tensor x_, y_;  // saved in Training mode
+};
+
+}  // namespace resnet::layers

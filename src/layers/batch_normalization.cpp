@@ -1,0 +1,125 @@
+#include "layers/batch_normalization.h"
+
+#include <fmt/format.h>
+
+#include "layers/layer_util.h"
+
+namespace resnet::layers {
+
+BatchNormalization::BatchNormalization(BatchNormalizationOptions o)
+    : Layer("BatchNormalization", o.name), o_(std::move(o)) {
+  if (!(o_.epsilon > 0.0)) {
+    throw ConfigError(fmt::format("{}: epsilon must be positive, got {}", where(), o_.epsilon));
+  }
+  if (!(o_.momentum >= 0.0 && o_.momentum <= 1.0)) {
+    throw ConfigError(fmt::format("{}: momentum must be in [0, 1], got {}", where(), o_.momentum));
+  }
+  trainable_ = o_.trainable;
+}
+
+Shape BatchNormalization::infer(const std::vector<Shape>& inputs) const {
+  const Shape& s = inputs[0];
+  if (s.rank() < 1) {
+    throw ShapeError(
+        fmt::format("{}: expects an input with a channel axis, got {}", where(), s.keras_str()));
+  }
+  // Keras counts the batch axis: the last axis of a (None, H, W, C) input is 3 (or -1).
+  if (o_.axis != -1 && o_.axis != s.rank()) {
+    throw ConfigError(fmt::format(
+        "{}: only the last (channel) axis is supported: axis -1 or {} for input {}, got {}",
+        where(), s.rank(), s.keras_str(), o_.axis));
+  }
+  return s;
+}
+
+void BatchNormalization::build(const std::vector<Shape>& inputs) {
+  const int64_t c = inputs[0][-1];
+  const Shape s{c};
+  add_param("gamma", s, o_.scale ? o_.gamma_initializer : Initializer::ones(), c, c, o_.scale);
+  add_param("beta", s, o_.center ? o_.beta_initializer : Initializer::zeros(), c, c, o_.center);
+  add_param("moving_mean", s, o_.moving_mean_initializer, c, c, false);
+  add_param("moving_variance", s, o_.moving_variance_initializer, c, c, false);
+}
+
+Tensor BatchNormalization::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  const Tensor& x = inputs[0];
+  const int64_t c = param("gamma").value.numel();
+  if (x.rank() < 2 || x.shape()[-1] != c) {
+    throw ShapeError(
+        fmt::format("{}: expects a batch (N, ..., {}), got {}", where(), c, x.shape().str()));
+  }
+  const Tensor& gamma = param("gamma").value;
+  const Tensor& beta = param("beta").value;
+  Param& moving_mean = param("moving_mean");
+  Param& moving_var = param("moving_variance");
+
+  const bool batch_stats = mode == Mode::Training && trainable_;
+  Tensor y, mean, var;
+  if (batch_stats) {
+    y = ops::batchnorm_forward_training(x, gamma, beta, o_.epsilon, mean, var);
+    mean = ops::plain(mean);
+    var = ops::plain(var);
+    // Keras: moving -= (moving - batch) * (1 - momentum), with the unbiased batch variance.
+    const int64_t m = x.numel() / c;
+    const double bessel = m > 1 ? static_cast<double>(m) / static_cast<double>(m - 1) : 1.0;
+    const float decay = static_cast<float>(1.0 - o_.momentum);
+    if (!moving_mean.value.is_plain()) moving_mean.value = ops::plain(moving_mean.value).clone();
+    if (!moving_var.value.is_plain()) moving_var.value = ops::plain(moving_var.value).clone();
+    float* mm = moving_mean.value.f32();
+    float* mv = moving_var.value.f32();
+    const float* bm = mean.f32();
+    const float* bv = var.f32();
+    for (int64_t i = 0; i < c; ++i) {
+      mm[i] -= (mm[i] - bm[i]) * decay;
+      mv[i] -= (mv[i] - static_cast<float>(bv[i] * bessel)) * decay;
+    }
+    moving_mean.value.bump_version();
+    moving_var.value.bump_version();
+  } else {
+    mean = moving_mean.value;
+    var = moving_var.value;
+    y = ops::batchnorm_forward_inference(x, gamma, beta, mean, var, o_.epsilon);
+  }
+  if (mode == Mode::Training) {
+    x_ = x;
+    // The moving statistics are copied: an update of them must not change what backward uses.
+    mean_ = batch_stats ? mean : mean.clone();
+    var_ = batch_stats ? var : var.clone();
+    stats_fixed_ = !batch_stats;
+  }
+  return y;
+}
+
+std::vector<Tensor> BatchNormalization::backward(const Tensor& dy,
+                                                 const std::vector<bool>& need_dx) {
+  require_saved(x_.defined(), where());
+  Tensor dx, dgamma, dbeta;
+  ops::batchnorm_backward(dy, x_, param("gamma").value, mean_, var_, o_.epsilon, stats_fixed_, dx,
+                          dgamma, dbeta);
+  if (trainable_) {
+    Param& gamma = param("gamma");
+    Param& beta = param("beta");
+    if (gamma.trainable) store_grad(gamma, dgamma);
+    if (beta.trainable) store_grad(beta, dbeta);
+  }
+  std::vector<Tensor> out(1);
+  if (needs_dx(need_dx, 0)) out[0] = dx;
+  return out;
+}
+
+void BatchNormalization::clear_saved() {
+  x_ = Tensor();
+  mean_ = Tensor();
+  var_ = Tensor();
+}
+
+}  // namespace resnet::layers
+
+namespace resnet {
+
+LayerRef<layers::BatchNormalization> BatchNormalization(BatchNormalizationOptions o) {
+  return LayerRef<layers::BatchNormalization>(
+      std::make_shared<layers::BatchNormalization>(std::move(o)));
+}
+
+}  // namespace resnet

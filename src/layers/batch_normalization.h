@@ -1,0 +1,41 @@
+// BatchNormalization over the last (channel) axis, Keras semantics.
+//
+//   y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+// Shapes: x and y (N, ..., C), viewed as (M, C) with M = N*H*W; gamma, beta, moving_mean,
+// moving_variance (C).
+// Training mode (trainable layer): mean/var are the batch mean and biased variance, and
+//   moving_mean     = moving_mean * momentum + mean * (1 - momentum)
+//   moving_variance = moving_variance * momentum + var * M/(M-1) * (1 - momentum)
+// (Bessel-corrected, as Keras's fused path). Inference mode, or a non-trainable layer (Keras runs
+// a frozen BN in inference mode), normalizes with the moving statistics and updates nothing.
+// Gradient: dbeta = sum_M dy, dgamma = sum_M dy * xhat; dx of the training form (statistics depend
+// on x) or, after an inference-mode forward, dx = dy * gamma / sqrt(moving_variance + epsilon).
+// gamma (beta) is always created; with scale (center) false it stays 1 (0) and is not trainable.
+#pragma once
+
+#include <vector>
+
+#include "resnet/layers.h"
+
+namespace resnet::layers {
+
+class BatchNormalization : public Layer {
+ public:
+  explicit BatchNormalization(BatchNormalizationOptions o);
+
+  const BatchNormalizationOptions& options() const { return o_; }
+
+  Shape infer(const std::vector<Shape>& inputs) const override;
+  void build(const std::vector<Shape>& inputs) override;
+  Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
+  std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
+  void clear_saved() override;
+
+ private:
+  BatchNormalizationOptions o_;
+  // Saved in Training mode: input, the statistics used, and whether they were batch statistics.
+  Tensor x_, mean_, var_;
+  bool stats_fixed_ = false;
+};
+
+}  // namespace resnet::layers

@@ -1,0 +1,80 @@
+#include "layers/dense.h"
+
+#include <fmt/format.h>
+
+#include "layers/layer_util.h"
+
+namespace resnet::layers {
+
+Dense::Dense(DenseOptions o)
+    : Layer("Dense", o.name), o_(std::move(o)), act_(parse_activation(o_.activation, where())) {
+  if (o_.units <= 0) {
+    throw ConfigError(fmt::format("{}: units must be positive, got {}", where(), o_.units));
+  }
+  trainable_ = o_.trainable;
+}
+
+Shape Dense::infer(const std::vector<Shape>& inputs) const {
+  const Shape& s = inputs[0];
+  if (s.rank() != 1) {
+    throw ShapeError(fmt::format(
+        "{}: expects flat input (None, features), got {}; add a Flatten() (or a global pooling) "
+        "layer before it",
+        where(), s.keras_str()));
+  }
+  return Shape{o_.units};
+}
+
+void Dense::build(const std::vector<Shape>& inputs) {
+  const int64_t k = inputs[0][0];
+  add_param("kernel", Shape{k, o_.units}, o_.kernel_initializer, k, o_.units, true);
+  if (o_.use_bias) add_param("bias", Shape{o_.units}, o_.bias_initializer, k, o_.units, true);
+}
+
+Tensor Dense::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  const Tensor& x = inputs[0];
+  const int64_t k = param("kernel").value.shape()[0];
+  if (x.rank() != 2 || x.shape()[1] != k) {
+    throw ShapeError(
+        fmt::format("{}: expects a batch (N, {}), got {}", where(), k, x.shape().str()));
+  }
+  const Tensor bias = o_.use_bias ? param("bias").value : Tensor();
+  Tensor z = ops::dense_forward(x, param("kernel").value, bias);
+  Tensor y = activation_forward(act_, z);
+  if (mode == Mode::Training) {
+    x_ = x;
+    z_ = z;
+    y_ = y;
+  }
+  return y;
+}
+
+std::vector<Tensor> Dense::backward(const Tensor& dy, const std::vector<bool>& need_dx) {
+  require_saved(x_.defined(), where());
+  Tensor dz = activation_backward(act_, dy, z_, y_);
+  std::vector<Tensor> dx(1);
+  if (needs_dx(need_dx, 0)) dx[0] = ops::dense_backward_data(dz, param("kernel").value);
+  if (trainable_) {
+    Tensor dw, db;
+    ops::dense_backward_weights(x_, dz, o_.use_bias, dw, db);
+    store_grad(param("kernel"), dw);
+    if (o_.use_bias) store_grad(param("bias"), db);
+  }
+  return dx;
+}
+
+void Dense::clear_saved() {
+  x_ = Tensor();
+  z_ = Tensor();
+  y_ = Tensor();
+}
+
+}  // namespace resnet::layers
+
+namespace resnet {
+
+LayerRef<layers::Dense> Dense(DenseOptions o) {
+  return LayerRef<layers::Dense>(std::make_shared<layers::Dense>(std::move(o)));
+}
+
+}  // namespace resnet

@@ -1,0 +1,40 @@
+#include "layers/re_lu.h"
+
+#include "layers/layer_util.h"
+
+namespace resnet::layers {
+
+ReLU::ReLU(NamedOptions o) : Layer("ReLU", std::move(o.name)) {}
+
+Shape ReLU::infer(const std::vector<Shape>& inputs) const { return inputs[0]; }
+
+Tensor ReLU::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  Tensor y = ops::eltwise_forward(ops::Eltwise::Relu, inputs[0]);
+  if (mode == Mode::Training) {
+    x_ = inputs[0];
+    y_ = y;
+  }
+  return y;
+}
+
+std::vector<Tensor> ReLU::backward(const Tensor& dy, const std::vector<bool>& need_dx) {
+  require_saved(x_.defined(), where());
+  std::vector<Tensor> dx(1);
+  if (needs_dx(need_dx, 0)) dx[0] = ops::eltwise_backward(ops::Eltwise::Relu, dy, x_, y_);
+  return dx;
+}
+
+void ReLU::clear_saved() {
+  x_ = Tensor();
+  y_ = Tensor();
+}
+
+}  // namespace resnet::layers
+
+namespace resnet {
+
+LayerRef<layers::ReLU> ReLU(NamedOptions o) {
+  return LayerRef<layers::ReLU>(std::make_shared<layers::ReLU>(std::move(o)));
+}
+
+}  // namespace resnet
