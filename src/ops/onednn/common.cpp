@@ -1,0 +1,347 @@
+#include "ops/onednn/common.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "ops/onednn/onednn.h"
+
+namespace resnet::ops::onednn {
+
+const dnnl::engine& engine() {
+  static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+void execute(const dnnl::primitive& p, const std::unordered_map<int, memory>& args) {
+  p.execute(stream(), args);
+  stream().wait();
+}
+
+void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
+
+int num_threads() { return omp_get_max_threads(); }
+
+// ---------------------------------------------------------------------------------------------
+// Descriptors.
+
+memory::dims dnnl_dims(const Shape& s) {
+  const auto& d = s.dims();
+  if (d.empty()) return {1};
+  if (d.size() <= 2) return memory::dims(d.begin(), d.end());
+  // Channels last -> channels second: (N, S1, ..., Sk, C) -> {N, C, S1, ..., Sk}.
+  memory::dims out;
+  out.reserve(d.size());
+  out.push_back(d.front());
+  out.push_back(d.back());
+  out.insert(out.end(), d.begin() + 1, d.end() - 1);
+  return out;
+}
+
+memory::desc plain_md(const Shape& s) {
+  switch (s.rank()) {
+    case 0:
+    case 1:
+      return tagged_md(dnnl_dims(s), tag::x);
+    case 2:
+      return tagged_md(dnnl_dims(s), tag::nc);
+    case 3:
+      return tagged_md(dnnl_dims(s), tag::nwc);
+    case 4:
+      return tagged_md(dnnl_dims(s), tag::nhwc);
+    case 5:
+      return tagged_md(dnnl_dims(s), tag::ndhwc);
+    default:
+      // Only element-wise ops see higher ranks; for them the flat view is exact.
+      return tagged_md({s.numel()}, tag::x);
+  }
+}
+
+memory::desc md_of(const Tensor& t) {
+  if (!t.defined()) throw BackendError("oneDNN backend: an input tensor is undefined");
+  if (t.layout()) return t.layout()->md;
+  if (t.dtype() != DType::F32) {
+    throw BackendError(fmt::format("oneDNN backend: expected an f32 tensor, got {}", t.str()));
+  }
+  return plain_md(t.shape());
+}
+
+memory mem_over(const Tensor& t, const memory::desc& md) { return memory(md, engine(), t.raw()); }
+
+namespace {
+
+// Process-wide caches. Entries are immutable once inserted; the mutex guards the maps only.
+struct Caches {
+  std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<const void>> prims;
+  std::unordered_map<std::string, std::shared_ptr<const detail::Layout>> layouts;
+  struct Weights {
+    uint64_t version;
+    memory mem;
+  };
+  std::unordered_map<std::string, Weights> weights;
+  size_t weight_bytes = 0;
+};
+
+Caches& caches() {
+  static Caches c;
+  return c;
+}
+
+// Reordered weights of tensors that no longer exist stay cached until this bound is reached;
+// then the whole cache is dropped (the live ones are re-made on their next use).
+constexpr size_t kMaxCachedWeightBytes = size_t{1} << 30;
+
+}  // namespace
+
+std::shared_ptr<const void> cache_find(const std::string& key) {
+  Caches& c = caches();
+  std::lock_guard lock(c.mu);
+  auto it = c.prims.find(key);
+  return it == c.prims.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const void> cache_insert(const std::string& key, std::shared_ptr<const void> v) {
+  Caches& c = caches();
+  std::lock_guard lock(c.mu);
+  // A concurrent miss may have inserted first: keep that one so all callers share one object.
+  return c.prims.try_emplace(key, std::move(v)).first->second;
+}
+
+std::shared_ptr<const detail::Layout> layout_of(const memory::desc& md) {
+  const std::string key = (Key("layout") << md).str();
+  Caches& c = caches();
+  std::lock_guard lock(c.mu);
+  auto& slot = c.layouts[key];
+  if (!slot) slot = std::make_shared<const detail::Layout>(detail::Layout{md});
+  return slot;
+}
+
+Tensor make_output(const Shape& shape, const memory::desc& md) {
+  if (md == plain_md(shape)) return Tensor::empty(shape);
+  return Tensor::with_layout(shape, DType::F32, layout_of(md), md.get_size());
+}
+
+namespace {
+
+struct TempBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~TempBuffer() { std::free(ptr); }
+  TempBuffer() = default;
+  TempBuffer(const TempBuffer&) = delete;
+  TempBuffer& operator=(const TempBuffer&) = delete;
+};
+
+struct TempStack {
+  std::vector<std::unique_ptr<TempBuffer>> buffers;
+  size_t top = 0;  // buffers[0, top) are in use
+  int scopes = 0;  // nesting depth of TempScope on this thread
+};
+
+TempStack& temp_stack() {
+  thread_local TempStack s;
+  return s;
+}
+
+}  // namespace
+
+TempScope::TempScope() : mark_(temp_stack().top) { ++temp_stack().scopes; }
+
+TempScope::~TempScope() {
+  TempStack& s = temp_stack();
+  s.top = mark_;
+  --s.scopes;
+}
+
+memory temp_memory(const memory::desc& md) {
+  TempStack& s = temp_stack();
+  if (s.scopes == 0) return memory(md, engine());
+  // 64-byte multiple: aligned_alloc's requirement, and oneDNN's preferred alignment.
+  const size_t bytes = std::max<size_t>(64, (md.get_size() + 63) / 64 * 64);
+  if (s.top == s.buffers.size()) s.buffers.push_back(std::make_unique<TempBuffer>());
+  TempBuffer& b = *s.buffers[s.top++];
+  if (b.bytes < bytes) {
+    std::free(b.ptr);
+    b.ptr = std::aligned_alloc(64, bytes);
+    if (b.ptr == nullptr) {
+      b.bytes = 0;
+      throw BackendError("oneDNN backend: out of memory for a temporary buffer");
+    }
+    b.bytes = bytes;
+  }
+  return memory(md, engine(), b.ptr);
+}
+
+void reorder(const memory& src, const memory& dst) {
+  const memory::desc src_md = src.get_desc(), dst_md = dst.get_desc();
+  auto prim = cached<dnnl::reorder>(Key("reorder") << src_md << dst_md,
+                                    [&] { return dnnl::reorder(src, dst); });
+  execute(*prim, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
+memory as_md(const Tensor& t, const memory::desc& want) {
+  const memory::desc have = md_of(t);
+  memory src = mem_over(t, have);
+  if (have == want) return src;
+  memory dst = temp_memory(want);
+  reorder(src, dst);
+  return dst;
+}
+
+memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory::desc& want) {
+  if (user_md == want) return mem_over(w, user_md);
+  const std::string key =
+      (Key("weights") << static_cast<int64_t>(w.storage_id()) << user_md << want).str();
+  const uint64_t version = w.version();
+  Caches& c = caches();
+  {
+    std::lock_guard lock(c.mu);
+    auto it = c.weights.find(key);
+    if (it != c.weights.end() && it->second.version == version) return it->second.mem;
+  }
+  memory dst(want, engine());
+  reorder(mem_over(w, user_md), dst);
+  std::lock_guard lock(c.mu);
+  auto it = c.weights.find(key);
+  if (it != c.weights.end()) {
+    c.weight_bytes -= it->second.mem.get_desc().get_size();
+    c.weights.erase(it);
+  }
+  if (c.weight_bytes + want.get_size() > kMaxCachedWeightBytes) {
+    c.weights.clear();
+    c.weight_bytes = 0;
+  }
+  c.weights.emplace(key, Caches::Weights{version, dst});
+  c.weight_bytes += want.get_size();
+  return dst;
+}
+
+PlainOutput::PlainOutput(Tensor& out, const memory::desc& user_md, const memory::desc& prim_md)
+    : user_(mem_over(out, user_md)) {
+  if (user_md == prim_md) {
+    prim_ = user_;
+  } else {
+    prim_ = temp_memory(prim_md);
+    reorder_ = true;
+  }
+}
+
+void PlainOutput::commit() {
+  if (reorder_) reorder(prim_, user_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys.
+
+Key& Key::operator<<(int64_t v) {
+  s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  return *this;
+}
+
+Key& Key::operator<<(double v) {
+  s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  return *this;
+}
+
+Key& Key::operator<<(const Shape& s) {
+  *this << s.rank();
+  for (int64_t d : s.dims()) *this << d;
+  return *this;
+}
+
+Key& Key::operator<<(const memory::desc& md) {
+  // Canonical fields only: the raw struct has unused union bytes and reserved space.
+  const dnnl_memory_desc_t& d = md.data;
+  const int nd = d.ndims;
+  *this << int64_t{nd} << static_cast<int64_t>(d.data_type) << static_cast<int64_t>(d.format_kind)
+        << d.offset0;
+  for (int i = 0; i < nd; ++i) *this << d.dims[i] << d.padded_dims[i] << d.padded_offsets[i];
+  if (d.format_kind == dnnl_blocked) {
+    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+    for (int i = 0; i < nd; ++i) *this << b.strides[i];
+    *this << int64_t{b.inner_nblks};
+    for (int i = 0; i < b.inner_nblks; ++i) *this << b.inner_blks[i] << b.inner_idxs[i];
+  } else if (d.format_kind != dnnl_format_kind_any && d.format_kind != dnnl_format_kind_undef) {
+    s_.append(reinterpret_cast<const char*>(&d.format_desc), sizeof d.format_desc);
+  }
+  *this << static_cast<int64_t>(d.extra.flags);
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+namespace {
+
+// A short format name such as "nChw16c" or "acdb" for a blocked descriptor.
+std::string format_name(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked) return "opaque";
+  static const char kLetters4[] = "nchw";
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  std::vector<int> order(d.ndims);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return b.strides[x] > b.strides[y]; });
+  auto letter = [&](int i) { return d.ndims == 4 ? kLetters4[i] : static_cast<char>('a' + i); };
+  std::string s;
+  for (int i : order) {
+    bool blocked = false;
+    for (int k = 0; k < b.inner_nblks; ++k) blocked |= b.inner_idxs[k] == i;
+    s.push_back(blocked ? static_cast<char>(letter(i) - 'a' + 'A') : letter(i));
+  }
+  for (int k = 0; k < b.inner_nblks; ++k) {
+    s += std::to_string(b.inner_blks[k]);
+    s.push_back(letter(static_cast<int>(b.inner_idxs[k])));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string describe(const Tensor& t) {
+  if (!t.defined()) return "undefined";
+  if (!t.layout()) return t.shape().str();
+  return fmt::format("{} {}", t.shape().str(), format_name(t.layout()->md));
+}
+
+void throw_backend_error(const char* op, const std::string& context, const std::string& what) {
+  throw BackendError(fmt::format("oneDNN {} failed for {}: {}", op, context, what));
+}
+
+void expect_shape(const char* op, const char* what, const Tensor& t, const Shape& want) {
+  if (!t.defined() || t.shape() != want) {
+    throw ShapeError(fmt::format("oneDNN {}: {} has shape {}, expected {}", op, what,
+                                 t.defined() ? t.shape().str() : "undefined", want.str()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout conversion.
+
+Tensor to_plain(const Tensor& t) {
+  if (!t.defined() || t.is_plain()) return t;
+  if (t.dtype() != DType::F32) {
+    throw BackendError(
+        fmt::format("oneDNN to_plain: {} is a backend workspace, not data", t.str()));
+  }
+  return guarded(
+      "to_plain", [&] { return describe(t); },
+      [&] {
+        Tensor out = Tensor::empty(t.shape());
+        reorder(mem_over(t, t.layout()->md), mem_over(out, plain_md(t.shape())));
+        return out;
+      });
+}
+
+}  // namespace resnet::ops::onednn

@@ -1,0 +1,173 @@
+// Convolution: forward, backward data, backward weights (+ bias).
+//
+// Primitives are created with format_tag::any for src, weights and dst, so oneDNN picks its
+// blocked layouts; activations are returned in those layouts and weights are reordered from the
+// Keras HWIO layout once per optimizer update (cached_weights).
+#include <fmt/format.h>
+
+#include "ops/onednn/common.h"
+#include "ops/onednn/onednn.h"
+
+namespace resnet::ops::onednn {
+namespace {
+
+using dnnl::convolution_backward_data;
+using dnnl::convolution_backward_weights;
+using dnnl::convolution_forward;
+
+struct ConvDims {
+  memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
+};
+
+ConvDims conv_dims(const ConvGeom& g) {
+  return {{g.n, g.c, g.h, g.w},
+          {g.f, g.c, g.kh, g.kw},
+          {g.f},
+          {g.n, g.f, g.oh, g.ow},
+          {g.sh, g.sw},
+          {g.dh - 1, g.dw - 1},
+          {g.pad.top, g.pad.left},
+          {g.pad.bottom, g.pad.right}};
+}
+
+Key conv_key(const char* op, const ConvGeom& g, bool with_bias) {
+  Key k(op);
+  k << g.n << g.h << g.w << g.c << g.kh << g.kw << g.f << g.sh << g.sw << g.dh << g.dw << g.pad.top
+    << g.pad.bottom << g.pad.left << g.pad.right << g.oh << g.ow << int64_t{with_bias};
+  return k;
+}
+
+// Keras kernels are (KH, KW, C, F) row-major: oneDNN dims {F, C, KH, KW} in format hwio.
+memory::desc user_weights_md(const Tensor& w, const ConvGeom& g) {
+  if (w.layout()) return w.layout()->md;
+  return tagged_md({g.f, g.c, g.kh, g.kw}, tag::hwio);
+}
+
+struct ConvFwd {
+  convolution_forward::primitive_desc pd;
+  convolution_forward prim;
+};
+
+std::shared_ptr<const ConvFwd> conv_fwd(const ConvGeom& g, bool with_bias) {
+  return cached<ConvFwd>(conv_key("conv_fwd", g, with_bias), [&] {
+    const ConvDims d = conv_dims(g);
+    const memory::desc bias_md = with_bias ? tagged_md(d.bias, tag::x) : memory::desc();
+    convolution_forward::desc desc(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_md(d.src),
+        any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r);
+    convolution_forward::primitive_desc pd(desc, engine());
+    return ConvFwd{pd, convolution_forward(pd)};
+  });
+}
+
+struct ConvBwdData {
+  convolution_backward_data::primitive_desc pd;
+  convolution_backward_data prim;
+};
+
+std::shared_ptr<const ConvBwdData> conv_bwd_data(const ConvGeom& g) {
+  return cached<ConvBwdData>(conv_key("conv_bwd_data", g, false), [&] {
+    const ConvDims d = conv_dims(g);
+    convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, any_md(d.src),
+                                         any_md(d.weights), any_md(d.dst), d.strides, d.dilates,
+                                         d.pad_l, d.pad_r);
+    convolution_backward_data::primitive_desc pd(desc, engine(), conv_fwd(g, false)->pd);
+    return ConvBwdData{pd, convolution_backward_data(pd)};
+  });
+}
+
+struct ConvBwdWeights {
+  convolution_backward_weights::primitive_desc pd;
+  convolution_backward_weights prim;
+};
+
+std::shared_ptr<const ConvBwdWeights> conv_bwd_weights(const ConvGeom& g, bool with_bias) {
+  return cached<ConvBwdWeights>(conv_key("conv_bwd_weights", g, with_bias), [&] {
+    const ConvDims d = conv_dims(g);
+    const memory::desc bias_md = with_bias ? tagged_md(d.bias, tag::x) : memory::desc();
+    convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, any_md(d.src),
+                                            any_md(d.weights), bias_md, any_md(d.dst), d.strides,
+                                            d.dilates, d.pad_l, d.pad_r);
+    convolution_backward_weights::primitive_desc pd(desc, engine(), conv_fwd(g, with_bias)->pd);
+    return ConvBwdWeights{pd, convolution_backward_weights(pd)};
+  });
+}
+
+Shape x_shape(const ConvGeom& g) { return {g.n, g.h, g.w, g.c}; }
+Shape w_shape(const ConvGeom& g) { return {g.kh, g.kw, g.c, g.f}; }
+Shape y_shape(const ConvGeom& g) { return {g.n, g.oh, g.ow, g.f}; }
+
+}  // namespace
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g) {
+  const char* op = "conv2d_forward";
+  expect_shape(op, "input", x, x_shape(g));
+  expect_shape(op, "kernel", w, w_shape(g));
+  if (b.defined()) expect_shape(op, "bias", b, Shape{g.f});
+  return guarded(
+      op,
+      [&] {
+        return fmt::format("{} x={} w={} b={}", g.str(), describe(x), describe(w), describe(b));
+      },
+      [&] {
+        auto conv = conv_fwd(g, b.defined());
+        memory src_mem = as_md(x, conv->pd.src_desc());
+        memory weights_mem = cached_weights(w, user_weights_md(w, g), conv->pd.weights_desc());
+        Tensor y = make_output(y_shape(g), conv->pd.dst_desc());
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
+                                             {DNNL_ARG_WEIGHTS, weights_mem},
+                                             {DNNL_ARG_DST, mem_over(y, conv->pd.dst_desc())}};
+        if (b.defined()) args.emplace(DNNL_ARG_BIAS, as_md(b, conv->pd.bias_desc()));
+        execute(conv->prim, args);
+        return y;
+      });
+}
+
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g) {
+  const char* op = "conv2d_backward_data";
+  expect_shape(op, "output gradient", dy, y_shape(g));
+  expect_shape(op, "kernel", w, w_shape(g));
+  return guarded(
+      op, [&] { return fmt::format("{} dy={} w={}", g.str(), describe(dy), describe(w)); },
+      [&] {
+        auto conv = conv_bwd_data(g);
+        memory diff_dst_mem = as_md(dy, conv->pd.diff_dst_desc());
+        memory weights_mem = cached_weights(w, user_weights_md(w, g), conv->pd.weights_desc());
+        Tensor dx = make_output(x_shape(g), conv->pd.diff_src_desc());
+        execute(conv->prim, {{DNNL_ARG_DIFF_DST, diff_dst_mem},
+                             {DNNL_ARG_WEIGHTS, weights_mem},
+                             {DNNL_ARG_DIFF_SRC, mem_over(dx, conv->pd.diff_src_desc())}});
+        return dx;
+      });
+}
+
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const ConvGeom& g, bool with_bias,
+                             Tensor& dw, Tensor& db) {
+  const char* op = "conv2d_backward_weights";
+  expect_shape(op, "input", x, x_shape(g));
+  expect_shape(op, "output gradient", dy, y_shape(g));
+  guarded(
+      op, [&] { return fmt::format("{} x={} dy={}", g.str(), describe(x), describe(dy)); },
+      [&] {
+        auto conv = conv_bwd_weights(g, with_bias);
+        memory src_mem = as_md(x, conv->pd.src_desc());
+        memory diff_dst_mem = as_md(dy, conv->pd.diff_dst_desc());
+        Tensor new_dw = Tensor::empty(w_shape(g));
+        PlainOutput diff_weights(new_dw, tagged_md({g.f, g.c, g.kh, g.kw}, tag::hwio),
+                                 conv->pd.diff_weights_desc());
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
+                                             {DNNL_ARG_DIFF_DST, diff_dst_mem},
+                                             {DNNL_ARG_DIFF_WEIGHTS, diff_weights.mem()}};
+        Tensor new_db;
+        if (with_bias) {
+          new_db = Tensor::empty(Shape{g.f});
+          args.emplace(DNNL_ARG_DIFF_BIAS, mem_over(new_db, conv->pd.diff_bias_desc()));
+        }
+        execute(conv->prim, args);
+        diff_weights.commit();
+        dw = new_dw;
+        db = new_db;  // undefined without bias, as in the ref backend
+      });
+}
+
+}  // namespace resnet::ops::onednn

@@ -1,0 +1,54 @@
+// The oneDNN backend: the fast path of every op in ops.h, with the same signatures and contracts.
+//
+// Activations may come back in a blocked layout chosen by oneDNN (nChw8c/nChw16c); such tensors
+// carry a detail::Layout and are accepted by every function here. `to_plain` converts them to the
+// logical layout. This header is free of oneDNN types so that the dispatcher and tests stay so too.
+#pragma once
+
+#include <vector>
+
+#include "ops/ops.h"
+#include "resnet/tensor.h"
+
+namespace resnet::ops::onednn {
+
+// OpenMP threads used by the oneDNN kernels (default: the number of cores).
+void set_num_threads(int n);
+int num_threads();
+
+// `t` in the logical layout (row-major in the order of its shape); `t` itself when already plain.
+Tensor to_plain(const Tensor& t);
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g);
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const ConvGeom& g, bool with_bias,
+                             Tensor& dw, Tensor& db);
+
+Tensor batchnorm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  double eps, Tensor& mean, Tensor& var);
+Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& mean, const Tensor& var, double eps);
+void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& var, double eps, bool stats_fixed, Tensor& dx, Tensor& dgamma,
+                        Tensor& dbeta);
+
+Tensor eltwise_forward(Eltwise e, const Tensor& x);
+Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y);
+
+Tensor softmax_forward(const Tensor& x);
+Tensor softmax_backward(const Tensor& dy, const Tensor& y);
+
+Tensor add(const std::vector<Tensor>& xs);
+
+Tensor pool_forward(const Tensor& x, const PoolGeom& g, Tensor& workspace);
+Tensor pool_backward(const Tensor& dy, const Tensor& x, const Tensor& workspace, const PoolGeom& g);
+
+Tensor zero_pad_forward(const Tensor& x, const Pad2& p);
+Tensor zero_pad_backward(const Tensor& dy, const Pad2& p);
+
+Tensor dense_forward(const Tensor& x, const Tensor& w, const Tensor& b);
+Tensor dense_backward_data(const Tensor& dy, const Tensor& w);
+void dense_backward_weights(const Tensor& x, const Tensor& dy, bool with_bias, Tensor& dw,
+                            Tensor& db);
+
+}  // namespace resnet::ops::onednn
