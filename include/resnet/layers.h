@@ -140,6 +140,13 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Drops what forward kept for backward.
   virtual void clear_saved() {}
 
+  // Fused softmax cross-entropy (what Keras does inside fit after a softmax): a layer whose
+  // output is a softmax says so, returns the pre-softmax logits of its last Training forward, and
+  // with set_softmax_bypass(true) takes the gradient with respect to those logits in backward.
+  virtual bool ends_in_softmax() const { return false; }
+  virtual Tensor softmax_logits() const { return {}; }
+  void set_softmax_bypass(bool bypass) { softmax_bypass_ = bypass; }
+
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   // Throws ConfigError naming the layer when absent.
@@ -163,6 +170,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   std::vector<Param> params_;
   bool trainable_ = true;
+  bool softmax_bypass_ = false;
 
  private:
   std::string class_name_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "resnet/layers.h"
+#include "resnet/train.h"
 
 namespace resnet {
 
@@ -63,9 +64,29 @@ class Model {
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads, bool input_grads = false);
   Tensor backward(const Tensor& output_grad, bool input_grad = false);
 
+  // --- Training (src/train/fit.cpp), as Keras. compile() fixes optimizer, loss and metrics;
+  // with a cross-entropy loss and a softmax output layer, the loss is computed from the logits
+  // (fused, numerically stable), as Keras does inside fit.
+  void compile(CompileOptions o = {});
+  bool compiled() const;
+  Optimizer& optimizer();
+  const CompileOptions& compile_options() const;
+  // Trains on `train` (uint8 or float images, int64 labels).
+  History fit(const Dataset& train, const FitOptions& o = {});
+  // Loss and metrics over `data` ({"loss": ..., "accuracy": ...}).
+  Logs evaluate(const Dataset& data, const EvaluateOptions& o = {});
+  // Outputs for float32 inputs (N, ...) in inference mode, in batches.
+  Tensor predict(const Tensor& x, int64_t batch_size = 32);
+  // One optimizer step on a batch: forward (Training), loss, backward, update. Returns the
+  // batch loss and fills `metrics` with per-batch metric sums (for fit and for tests).
+  double train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums = nullptr);
+
   // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
   // release).
   int64_t last_peak_live_tensors() const { return peak_live_; }
+
+  // Training state set by compile() (an implementation detail, defined in src/train).
+  struct TrainState;
 
  private:
   struct Step {
@@ -82,6 +103,7 @@ class Model {
   std::vector<bool> needs_grad_;     // whether a step's output gradient is needed in backward
   bool has_forward_ = false;
   int64_t peak_live_ = 0;
+  std::unique_ptr<TrainState> train_;
 };
 
 }  // namespace resnet

@@ -55,7 +55,8 @@ SymTensor bottleneck_block(const SymTensor& x, int64_t filters, int64_t kernel, 
 SymTensor preact_bottleneck_block(const SymTensor& x, int64_t filters, int64_t kernel,
                                   int64_t stride, bool conv_shortcut, const std::string& name);
 // The basic block of ResNet-18/34: two 3x3 convolutions without bias (torchvision layout: the
-// stride on the first, explicit zero padding of 1), a 1x1 projection when the shape changes.
+// stride on the first, padded by 1 on every side: 'same' at stride 1, an explicit ZeroPadding2D
+// at stride 2), a 1x1 projection when the shape changes.
 SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name);
 
 // ResNet-18/34 in the ImageNet layout of torchvision (11,689,512 / 21,797,672 trainable

@@ -10,6 +10,8 @@
 namespace resnet::cli {
 
 void add_demo_command(CLI::App& app);
+// train, evaluate, predict.
+void add_train_commands(CLI::App& app);
 // summary, plot, models.
 void add_model_commands(CLI::App& app);
 

@@ -12,8 +12,11 @@ int main(int argc, char** argv) {
   CLI::App app{"resnet.cpp: residual networks in C++ (train, evaluate, inspect)", "resnet"};
   app.set_version_flag("--version", std::string("resnet.cpp ") + RESNET_VERSION);
   app.require_subcommand(1);
+  // --help shows every option's default value.
+  app.option_defaults()->always_capture_default();
   resnet::cli::add_demo_command(app);
   resnet::cli::add_model_commands(app);
+  resnet::cli::add_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

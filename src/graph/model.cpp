@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "ops/ops.h"
+#include "train/train_state.h"
 
 namespace resnet {
 

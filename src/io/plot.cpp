@@ -3,10 +3,8 @@
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
 
-#include <cstdio>
 #include <filesystem>
 
-#include "io/atomic_file.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 
@@ -32,17 +30,21 @@ void plot_model(const Model& model, const std::string& path, bool show_shapes, i
     throw IoError(fmt::format("{}: Graphviz could not parse the graph of model '{}'", path,
                               model.name()));
   }
-  const std::string tmp = temp_path_for(path);
+  // Render into memory (gvRenderFilename may exit() when it cannot open the file), then write the
+  // bytes atomically.
+  char* data = nullptr;
+  unsigned int length = 0;
   int rc = gvLayout(gvc, graph, "dot");
-  if (rc == 0) rc = gvRenderFilename(gvc, graph, ext.substr(1).c_str(), tmp.c_str());
+  if (rc == 0) rc = gvRenderData(gvc, graph, ext.substr(1).c_str(), &data, &length);
+  std::string bytes = (rc == 0 && data != nullptr) ? std::string(data, length) : std::string();
+  if (data != nullptr) gvFreeRenderData(data);
   gvFreeLayout(gvc, graph);
   agclose(graph);
   gvFreeContext(gvc);
-  if (rc != 0) {
-    std::remove(tmp.c_str());
+  if (rc != 0 || bytes.empty()) {
     throw IoError(fmt::format("{}: Graphviz failed to render the plot", path));
   }
-  commit_temp_file(tmp, path);
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace resnet

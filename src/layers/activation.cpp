@@ -79,19 +79,23 @@ Shape Activation::infer(const std::vector<Shape>& inputs) const { return inputs[
 
 Tensor Activation::forward(const std::vector<Tensor>& inputs, Mode mode) {
   Tensor y = activation_forward(kind_, inputs[0]);
-  if (mode == Mode::Training) {
-    x_ = inputs[0];
-    y_ = y;
-  }
+  if (mode == Mode::Training) y_ = y;
+  // The logits stay available after a softmax in both modes, for the fused cross-entropy.
+  if (mode == Mode::Training || kind_ == ActivationKind::Softmax) x_ = inputs[0];
   return y;
 }
 
 std::vector<Tensor> Activation::backward(const Tensor& dy, const std::vector<bool>& need_dx) {
-  if (!x_.defined()) {
+  if (!y_.defined()) {
     throw ConfigError(fmt::format("{}: backward without a Training-mode forward", where()));
   }
   std::vector<Tensor> dx(1);
-  if (need_dx.empty() || need_dx[0]) dx[0] = activation_backward(kind_, dy, x_, y_);
+  if (need_dx.empty() || need_dx[0]) {
+    // With the softmax bypass, dy already is the gradient with respect to the logits x.
+    dx[0] = (softmax_bypass_ && kind_ == ActivationKind::Softmax)
+                ? dy
+                : activation_backward(kind_, dy, x_, y_);
+  }
   return dx;
 }
 

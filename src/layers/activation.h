@@ -33,6 +33,8 @@ class Activation : public Layer {
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
   void clear_saved() override;
+  bool ends_in_softmax() const override { return kind_ == ActivationKind::Softmax; }
+  Tensor softmax_logits() const override { return x_; }
 
  private:
   std::string kind_name_;

@@ -43,15 +43,19 @@ Tensor Dense::forward(const std::vector<Tensor>& inputs, Mode mode) {
   Tensor y = activation_forward(act_, z);
   if (mode == Mode::Training) {
     x_ = x;
-    z_ = z;
     y_ = y;
   }
+  // The logits stay available after a softmax in both modes, for the fused cross-entropy.
+  if (mode == Mode::Training || act_ == ActivationKind::Softmax) z_ = z;
   return y;
 }
 
 std::vector<Tensor> Dense::backward(const Tensor& dy, const std::vector<bool>& need_dx) {
   require_saved(x_.defined(), where());
-  Tensor dz = activation_backward(act_, dy, z_, y_);
+  // With the softmax bypass, dy already is the gradient with respect to the logits z.
+  Tensor dz = (softmax_bypass_ && act_ == ActivationKind::Softmax)
+                  ? dy
+                  : activation_backward(act_, dy, z_, y_);
   std::vector<Tensor> dx(1);
   if (needs_dx(need_dx, 0)) dx[0] = ops::dense_backward_data(dz, param("kernel").value);
   if (trainable_) {

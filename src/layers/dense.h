@@ -25,6 +25,8 @@ class Dense : public Layer {
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
   void clear_saved() override;
+  bool ends_in_softmax() const override { return act_ == ActivationKind::Softmax; }
+  Tensor softmax_logits() const override { return z_; }
 
  private:
   DenseOptions o_;

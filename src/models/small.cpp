@@ -56,12 +56,18 @@ SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const
     shortcut = conv(x, filters, 1, stride, Padding::Valid, name + "_0_conv");
     shortcut = torch_bn(shortcut, name + "_0_bn");
   }
-  SymTensor y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_1_pad"})(x);
-  y = conv(y, filters, 3, stride, Padding::Valid, name + "_1_conv");
+  // PyTorch pads 3x3 convolutions by 1 on every side. For stride 1 that is Keras 'same'; for
+  // stride 2 'same' would pad only bottom/right, so the padding is explicit there.
+  SymTensor y = x;
+  if (stride != 1) {
+    y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_1_pad"})(y);
+    y = conv(y, filters, 3, stride, Padding::Valid, name + "_1_conv");
+  } else {
+    y = conv(y, filters, 3, 1, Padding::Same, name + "_1_conv");
+  }
   y = torch_bn(y, name + "_1_bn");
   y = Activation("relu", name + "_1_relu")(y);
-  y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_2_pad"})(y);
-  y = conv(y, filters, 3, 1, Padding::Valid, name + "_2_conv");
+  y = conv(y, filters, 3, 1, Padding::Same, name + "_2_conv");
   y = torch_bn(y, name + "_2_bn");
   y = Add({.name = name + "_add"})({shortcut, y});
   return Activation("relu", name + "_out")(y);

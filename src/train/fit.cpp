@@ -1,0 +1,282 @@
+// compile / train_step / fit / evaluate / predict: the Keras training loop.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+
+#include "ops/ops.h"
+#include "resnet/model.h"
+#include "train/train_state.h"
+
+namespace resnet {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool is_terminal(std::ostream* out) {
+  return out == &std::cout && ::isatty(::fileno(stdout));
+}
+
+// Metric key order as Keras prints it: loss, then metrics, then the validation counterparts.
+std::vector<std::string> key_order(const Model::TrainState& st, bool with_val) {
+  std::vector<std::string> keys = {"loss"};
+  if (st.accuracy) keys.push_back("accuracy");
+  if (st.top_k) keys.push_back("top_k_categorical_accuracy");
+  if (with_val) {
+    const size_t n = keys.size();
+    for (size_t i = 0; i < n; ++i) keys.push_back("val_" + keys[i]);
+  }
+  return keys;
+}
+
+std::vector<int64_t> iota_order(int64_t n) {
+  std::vector<int64_t> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+}  // namespace
+
+void Model::compile(CompileOptions o) {
+  auto st = std::make_unique<TrainState>();
+  st->optimizer = o.optimizer ? o.optimizer : make_optimizer("rmsprop");
+  st->loss = loss_from_name(o.loss);
+  for (const std::string& m : o.metrics) {
+    if (m == "accuracy" || m == "acc" || m == "categorical_accuracy" ||
+        m == "sparse_categorical_accuracy") {
+      st->accuracy = true;
+    } else if (m == "top_k_categorical_accuracy" || m == "top5") {
+      st->top_k = true;
+    } else {
+      throw ConfigError(fmt::format("model '{}': unknown metric '{}' (accuracy, "
+                                    "top_k_categorical_accuracy)",
+                                    name_, m));
+    }
+  }
+  if (output_steps_.size() != 1) {
+    throw ConfigError(fmt::format("model '{}': training supports one output, it has {}", name_,
+                                  output_steps_.size()));
+  }
+  Layer* out = steps_[output_steps_[0]].layer;
+  const bool ce = st->loss == LossKind::CategoricalCrossentropy ||
+                  st->loss == LossKind::SparseCategoricalCrossentropy;
+  if (ce && out->ends_in_softmax()) st->softmax_output = out;
+  st->options = std::move(o);
+  st->options.optimizer = st->optimizer;
+  train_ = std::move(st);
+}
+
+bool Model::compiled() const { return train_ != nullptr; }
+
+Optimizer& Model::optimizer() {
+  if (!train_) throw ConfigError(fmt::format("model '{}' is not compiled", name_));
+  return *train_->optimizer;
+}
+
+const CompileOptions& Model::compile_options() const {
+  if (!train_) throw ConfigError(fmt::format("model '{}' is not compiled", name_));
+  return train_->options;
+}
+
+namespace {
+// Loss of a batch from the model's output, through the logits when the output is a softmax.
+LossValue batch_loss(const Model::TrainState& st, const Tensor& output, const Tensor& targets) {
+  if (st.softmax_output != nullptr) {
+    const Tensor logits = ops::plain(st.softmax_output->softmax_logits());
+    if (logits.defined()) return compute_loss(st.loss, logits, targets, /*from_logits=*/true);
+  }
+  return compute_loss(st.loss, output, targets, false);
+}
+
+void add_metrics(const Model::TrainState& st, const Tensor& output, const Tensor& targets,
+                 Logs& sums) {
+  if (st.accuracy) sums["accuracy"] += count_correct(output, targets);
+  if (st.top_k) sums["top_k_categorical_accuracy"] += count_top_k(output, targets, 5);
+}
+}  // namespace
+
+double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums) {
+  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before training", name_));
+  TrainState& st = *train_;
+  Tensor out = forward(x, Mode::Training);
+  LossValue lv = batch_loss(st, out, targets);
+  if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
+  try {
+    backward(lv.grad);
+  } catch (...) {
+    if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+    throw;
+  }
+  if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+  st.optimizer->apply(trainable_params());
+  if (metric_sums != nullptr) add_metrics(st, out, targets, *metric_sums);
+  return lv.loss;
+}
+
+Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
+  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before evaluate", name_));
+  data.validate();
+  if (o.batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
+  std::ostream* out = o.out ? o.out : &std::cout;
+  BatchLoader loader(data, o.batch_size, o.preprocess, AugmentOptions{}, 0, 1);
+  loader.start_epoch(iota_order(data.size()), 0);
+  const int64_t steps = loader.batches_in_epoch();
+  const auto t0 = Clock::now();
+  Logs sums;
+  double loss_sum = 0;
+  int64_t seen = 0, step = 0;
+  Batch b;
+  while (loader.next(b)) {
+    Tensor y = forward(b.x, Mode::Inference);
+    const int64_t n = b.x.shape()[0];
+    loss_sum += batch_loss(*train_, y, b.y).loss * n;
+    add_metrics(*train_, y, b.y, sums);
+    seen += n;
+    ++step;
+  }
+  Logs logs;
+  logs["loss"] = loss_sum / std::max<int64_t>(seen, 1);
+  for (const auto& [k, v] : sums) logs[k] = v / std::max<int64_t>(seen, 1);
+  if (o.verbose > 0) {
+    *out << progress_line(steps, steps, seconds_since(t0), logs, key_order(*train_, false), false)
+         << "\n";
+    out->flush();
+  }
+  return logs;
+}
+
+Tensor Model::predict(const Tensor& x, int64_t batch_size) {
+  if (batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
+  if (!x.defined() || x.rank() < 1) throw ShapeError(fmt::format("model '{}': predict needs a batch", name_));
+  const int64_t n = x.shape()[0];
+  const Tensor xf = ops::plain(x).to_f32();
+  const int64_t per = n > 0 ? xf.numel() / n : 0;
+  Tensor result;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const int64_t e = std::min(n, b + batch_size);
+    std::vector<int64_t> dims = xf.shape().dims();
+    dims[0] = e - b;
+    Tensor chunk = Tensor::empty(Shape(dims));
+    std::copy_n(xf.f32() + b * per, (e - b) * per, chunk.f32());
+    Tensor y = forward(chunk, Mode::Inference);
+    if (!result.defined()) {
+      std::vector<int64_t> rd = y.shape().dims();
+      rd[0] = n;
+      result = Tensor::empty(Shape(rd));
+    }
+    const int64_t yper = y.numel() / (e - b);
+    std::copy_n(y.f32(), y.numel(), result.f32() + b * yper);
+  }
+  return result;
+}
+
+History Model::fit(const Dataset& train, const FitOptions& o) {
+  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before fit", name_));
+  if (o.batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
+  if (o.validation_split < 0 || o.validation_split >= 1) {
+    throw ConfigError(fmt::format("validation_split must be in [0, 1), got {}", o.validation_split));
+  }
+  train.validate();
+  TrainState& st = *train_;
+  std::ostream* out = o.out ? o.out : &std::cout;
+  const bool tty = is_terminal(out);
+
+  Dataset train_part = train;
+  Dataset split_val;
+  const Dataset* val = o.validation_data;
+  if (o.validation_split > 0) {
+    auto parts = train.split_last(o.validation_split);
+    train_part = std::move(parts.first);
+    split_val = std::move(parts.second);
+    val = &split_val;
+  }
+  if (train_part.size() == 0) throw ConfigError("fit: no training samples");
+  if (val != nullptr) val->validate();
+
+  BatchLoader loader(train_part, o.batch_size, o.preprocess, o.augment, o.seed, o.data_workers);
+  TrainContext ctx{.model = this,
+                   .optimizer = st.optimizer.get(),
+                   .epochs = o.epochs,
+                   .steps_per_epoch = loader.batches_in_epoch(),
+                   .out = out};
+  for (auto& cb : o.callbacks) cb->on_train_begin(ctx);
+
+  History history;
+  const std::vector<std::string> order = key_order(st, val != nullptr);
+  for (int epoch = o.initial_epoch; epoch < o.epochs && !ctx.stop_training; ++epoch) {
+    std::vector<int64_t> idx = iota_order(train_part.size());
+    if (o.shuffle) {
+      // Fisher-Yates from a generator derived from (seed, epoch): reproducible per epoch.
+      Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+      for (int64_t i = static_cast<int64_t>(idx.size()) - 1; i > 0; --i) {
+        std::swap(idx[i], idx[rng.below(i + 1)]);
+      }
+    }
+    for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, ctx);
+    loader.start_epoch(std::move(idx), epoch);
+    const int64_t steps = loader.batches_in_epoch();
+    if (o.verbose > 0) {
+      *out << "Epoch " << epoch + 1 << "/" << o.epochs << "\n";
+      out->flush();
+    }
+    const auto t0 = Clock::now();
+    auto last_draw = t0;
+    double loss_sum = 0;
+    Logs sums;
+    int64_t seen = 0, step = 0;
+    Logs logs;
+    Batch b;
+    while (loader.next(b)) {
+      const int64_t n = b.x.shape()[0];
+      const double loss = train_step(b.x, b.y, &sums);
+      loss_sum += loss * n;
+      seen += n;
+      ++step;
+      logs.clear();
+      logs["loss"] = loss_sum / seen;
+      for (const auto& [k, v] : sums) logs[k] = v / seen;
+      if (!std::isfinite(loss)) logs["loss"] = loss;
+      for (auto& cb : o.callbacks) cb->on_batch_end(epoch, step, logs, ctx);
+      if (ctx.stop_training) break;
+      if (o.verbose == 1 && tty && step < steps &&
+          std::chrono::duration<double>(Clock::now() - last_draw).count() > 0.2) {
+        *out << "\r" << progress_line(step, steps, seconds_since(t0), logs, order, true)
+             << std::flush;
+        last_draw = Clock::now();
+      }
+    }
+    const double elapsed = seconds_since(t0);
+    if (val != nullptr && !ctx.stop_training) {
+      Logs v = evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
+      for (const auto& [k, x] : v) logs["val_" + k] = x;
+    }
+    if (o.verbose == 1) {
+      *out << (tty ? "\r" : "") << progress_line(step, steps, elapsed, logs, order, false)
+           << (tty ? "\x1b[K" : "") << "\n";
+      out->flush();
+    } else if (o.verbose == 2) {
+      std::string line = fmt::format("{}/{} - {:.0f}s", step, steps, elapsed);
+      for (const std::string& k : order) {
+        if (logs.count(k)) line += fmt::format(" - {}: {}", k, format_metric(logs.at(k)));
+      }
+      *out << line << fmt::format(" - {:.0f}s/epoch - {:.0f}ms/step\n", elapsed,
+                                  1000 * elapsed / std::max<int64_t>(step, 1));
+      out->flush();
+    }
+    logs["lr"] = st.optimizer->learning_rate();
+    for (auto& cb : o.callbacks) cb->on_epoch_end(epoch, logs, ctx);
+    history.epochs.push_back(epoch);
+    for (const auto& [k, v] : logs) history.values[k].push_back(v);
+  }
+  for (auto& cb : o.callbacks) cb->on_train_end(ctx);
+  return history;
+}
+
+}  // namespace resnet

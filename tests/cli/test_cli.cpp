@@ -1,0 +1,104 @@
+// The `resnet` binary: help on every subcommand, version, exit codes, errors on stderr.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out;  // stdout and stderr, or only stdout (see run())
+};
+
+// Runs the CLI with `args` through the shell; `merge` folds stderr into the captured output,
+// otherwise stderr is discarded so tests can check where messages go.
+CliRun run(const std::string& args, bool merge = true, bool stderr_only = false) {
+  std::string cmd = std::string(RESNET_CLI_PATH) + " " + args;
+  if (stderr_only) {
+    cmd += " 2>&1 >/dev/null";
+  } else {
+    cmd += merge ? " 2>&1" : " 2>/dev/null";
+  }
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(Cli, VersionAndHelp) {
+  CliRun v = run("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find("resnet.cpp "), std::string::npos) << v.out;
+  for (const char* sub : {"demo", "summary", "plot", "models", "train", "evaluate", "predict"}) {
+    CliRun h = run(std::string(sub) + " --help");
+    EXPECT_EQ(h.code, 0) << sub;
+    EXPECT_NE(h.out.find("Usage"), std::string::npos) << sub << ": " << h.out;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwoOnStderr) {
+  CliRun none = run("");
+  EXPECT_EQ(none.code, 2);
+  CliRun bad = run("summary --model no-such-model", false, /*stderr_only=*/true);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("unknown model 'no-such-model'"), std::string::npos) << bad.out;
+  CliRun shape = run("summary --model resnet20 --input-shape 32,x,3");
+  EXPECT_EQ(shape.code, 2);
+  EXPECT_NE(shape.out.find("--input-shape"), std::string::npos) << shape.out;
+  CliRun flag = run("train --epochs 0");
+  EXPECT_EQ(flag.code, 2);
+}
+
+TEST(Cli, FailuresExitWithOne) {
+  CliRun r = run("evaluate /nonexistent/model.rnw /nonexistent/data.h5", false, true);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("/nonexistent/model.rnw"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SummaryOfTheTutorialModel) {
+  CliRun r = run("summary --model resnet50-tutorial", false);
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("Model: \"ResNet50\"", 0), 0u);
+  EXPECT_NE(r.out.find("Total params: 23,600,006"), std::string::npos);
+  CliRun c = run("summary --model resnet20 --input-shape 28,28,1 --classes 10", false);
+  ASSERT_EQ(c.code, 0);
+  EXPECT_NE(c.out.find("[(None, 28, 28, 1)]"), std::string::npos);
+}
+
+TEST(Cli, DemoTrainsAndTheLossFalls) {
+  CliRun r = run("demo --steps 12 --batch-size 16 --seed 3", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto first = r.out.find("loss: ");
+  const auto last = r.out.rfind("loss: ");
+  ASSERT_NE(first, std::string::npos);
+  const double l0 = std::stod(r.out.substr(first + 6));
+  const double l1 = std::stod(r.out.substr(last + 6));
+  EXPECT_LT(l1, l0) << r.out;
+  // Same seed, same losses.
+  CliRun again = run("demo --steps 12 --batch-size 16 --seed 3 --threads 2", false);
+  CliRun again2 = run("demo --steps 12 --batch-size 16 --seed 3 --threads 2", false);
+  auto strip_times = [](std::string s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+      const size_t dash = s.find(" - ", i);
+      const size_t nl = s.find('\n', i);
+      if (nl == std::string::npos) break;
+      const size_t ms = s.rfind(" - ", nl);
+      out += s.substr(i, (ms != std::string::npos && ms > i ? ms : nl) - i) + "\n";
+      (void)dash;
+      i = nl + 1;
+    }
+    return out;
+  };
+  EXPECT_EQ(strip_times(again.out), strip_times(again2.out));
+}
+
+}  // namespace
