@@ -73,8 +73,12 @@ class Model {
   const CompileOptions& compile_options() const;
   // Trains on `train` (uint8 or float images, int64 labels).
   History fit(const Dataset& train, const FitOptions& o = {});
+  // Keras fit(x, y): float32 inputs used as given (no preprocessing, as Keras), targets as (N,)
+  // int64 labels or (N, C) one-hot float rows. Throws ConfigError on soft labels.
+  History fit(const Tensor& x, const Tensor& y, FitOptions o = {});
   // Loss and metrics over `data` ({"loss": ..., "accuracy": ...}).
   Logs evaluate(const Dataset& data, const EvaluateOptions& o = {});
+  Logs evaluate(const Tensor& x, const Tensor& y, EvaluateOptions o = {});
   // Outputs for float32 inputs (N, ...) in inference mode, in batches.
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
   // One optimizer step on a batch: forward (Training), loss, backward, update. Returns the

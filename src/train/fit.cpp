@@ -279,4 +279,54 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   return history;
 }
 
+namespace {
+// Wraps Keras-style (x, y) arrays into a Dataset with int64 labels.
+Dataset arrays_to_dataset(const Tensor& x, const Tensor& y, int64_t classes) {
+  if (!x.defined() || !y.defined() || x.rank() < 2 || y.shape()[0] != x.shape()[0]) {
+    throw ShapeError(fmt::format("fit/evaluate: x {} and y {} must have the same number of samples",
+                                 x.defined() ? x.shape().str() : "undefined",
+                                 y.defined() ? y.shape().str() : "undefined"));
+  }
+  Dataset d;
+  d.x = ops::plain(x).to_f32();
+  d.source = "arrays";
+  d.num_classes = classes;
+  const int64_t n = x.shape()[0];
+  d.y = Tensor::empty({n}, DType::I64);
+  if (y.dtype() == DType::I64 && y.rank() == 1) {
+    std::copy_n(y.data<int64_t>(), n, d.y.data<int64_t>());
+  } else if (y.rank() == 2 && y.dtype() == DType::F32) {
+    const int64_t c = y.shape()[1];
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t hot = -1, ones = 0;
+      for (int64_t j = 0; j < c; ++j) {
+        const float v = y.f32()[i * c + j];
+        if (v == 1.0f) { hot = j; ++ones; } else if (v != 0.0f) { ones = -1; break; }
+      }
+      if (ones != 1) {
+        throw ConfigError(fmt::format("fit/evaluate: row {} of y is not one-hot; soft labels are "
+                                      "not supported here",
+                                      i));
+      }
+      d.y.data<int64_t>()[i] = hot;
+    }
+  } else {
+    throw ShapeError(fmt::format("fit/evaluate: y must be (N,) int64 labels or (N, C) float32 "
+                                 "one-hot rows, got {} {}",
+                                 dtype_name(y.dtype()), y.shape().str()));
+  }
+  return d;
+}
+}  // namespace
+
+History Model::fit(const Tensor& x, const Tensor& y, FitOptions o) {
+  o.preprocess.mode = Preprocess::Mode::None;
+  return fit(arrays_to_dataset(x, y, output_shapes()[0][-1]), o);
+}
+
+Logs Model::evaluate(const Tensor& x, const Tensor& y, EvaluateOptions o) {
+  o.preprocess.mode = Preprocess::Mode::None;
+  return evaluate(arrays_to_dataset(x, y, output_shapes()[0][-1]), o);
+}
+
 }  // namespace resnet

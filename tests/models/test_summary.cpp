@@ -1,6 +1,7 @@
 // summary() against Keras's format, and plot_model output files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,37 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+// Minimal XML well-formedness check: every element closed in order, attributes quoted,
+// comments, processing instructions and the DOCTYPE skipped. Returns an error or "".
+std::string xml_error(const std::string& text) {
+  std::vector<std::string> open;
+  size_t i = 0;
+  while ((i = text.find('<', i)) != std::string::npos) {
+    if (text.compare(i, 4, "<!--") == 0) {
+      const size_t e = text.find("-->", i);
+      if (e == std::string::npos) return "unterminated comment";
+      i = e + 3;
+      continue;
+    }
+    const size_t e = text.find('>', i);
+    if (e == std::string::npos) return "unterminated tag at " + std::to_string(i);
+    const std::string tag = text.substr(i + 1, e - i - 1);
+    i = e + 1;
+    if (tag.empty()) return "empty tag";
+    if (tag[0] == '?' || tag[0] == '!') continue;
+    if (tag[0] == '/') {
+      const std::string name = tag.substr(1);
+      if (open.empty() || open.back() != name) return "unexpected </" + name + ">";
+      open.pop_back();
+      continue;
+    }
+    if (std::count(tag.begin(), tag.end(), '"') % 2 != 0) return "unbalanced quotes in <" + tag + ">";
+    if (tag.back() == '/') continue;
+    open.push_back(tag.substr(0, tag.find_first_of(" \t\n")));
+  }
+  return open.empty() ? "" : "unclosed <" + open.back() + ">";
 }
 
 Model small_model() {
@@ -113,7 +145,8 @@ TEST(Plot, PngSvgAndDotFilesNameEveryLayer) {
   EXPECT_EQ(png_bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   const std::string svg_text = read_text(svg);
   EXPECT_NE(svg_text.find("<svg"), std::string::npos);
-  EXPECT_NE(svg_text.find("</svg>"), std::string::npos);
+  EXPECT_EQ(xml_error(svg_text), "");
+  EXPECT_NE(xml_error("<svg><g></svg>"), "");  // the checker itself catches a broken document
   EXPECT_NE(svg_text.find("(None, 8, 8, 4)"), std::string::npos);
   const std::string dot_text = read_text(dot);
   for (const auto& l : m.layers()) {
