@@ -29,6 +29,15 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
 // Only the attributes (cheap: stops before the tensors).
 std::map<std::string, std::string> read_weights_attributes(const std::string& path);
 
+// keras.models.load_model for a Keras 2.x HDF5 file (model.save('x.h5')): builds the graph from
+// the root attribute `model_config` (Functional/Model JSON; supported classes: InputLayer, Conv2D,
+// BatchNormalization, Activation, ReLU, Add, ZeroPadding2D, Max/AveragePooling2D,
+// GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout), then loads every parameter from
+// `model_weights/<layer>/<layer>/<var>:0`. The model is named after the config. An unknown layer
+// class, a missing dataset or a shape mismatch throws IoError naming the file and the layer or
+// dataset. The optimizer state and training config are not loaded.
+Model load_keras_model(const std::string& path);
+
 // Writes `data` to `path` atomically: a temporary file in the same folder, flushed, then renamed
 // over `path`, so an interrupted write never destroys the previous file.
 void write_file_atomic(const std::string& path, const std::string& data);

@@ -56,9 +56,21 @@ Model build(const ModelChoice& c) {
 void add_model_commands(CLI::App& app) {
   {
     auto c = std::make_shared<ModelChoice>();
-    CLI::App* cmd = app.add_subcommand("summary", "Print the Keras-style summary of a zoo model");
-    add_model_options(cmd, *c);
-    cmd->callback([c] { std::fputs(build(*c).summary().c_str(), stdout); });
+    auto file = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand(
+        "summary", "Print the Keras-style summary of a zoo model or of a Keras .h5 model file");
+    cmd->add_option("file", *file, "Keras .h5 model file (instead of --model)");
+    cmd->add_option("--model", c->model, "zoo model name (see `resnet models`)");
+    cmd->add_option("--input-shape", c->input_shape, "input shape H,W,C (default: the model's)");
+    cmd->add_option("--classes", c->classes, "number of classes (default: the model's)")
+        ->check(CLI::PositiveNumber);
+    cmd->callback([c, file] {
+      if (file->empty() == c->model.empty()) {
+        throw ConfigError("summary: give either a model file or --model NAME");
+      }
+      const Model m = file->empty() ? build(*c) : load_keras_model(*file);
+      std::fputs(m.summary().c_str(), stdout);
+    });
   }
   {
     auto c = std::make_shared<ModelChoice>();

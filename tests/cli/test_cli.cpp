@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 
@@ -99,6 +100,25 @@ TEST(Cli, DemoTrainsAndTheLossFalls) {
     return out;
   };
   EXPECT_EQ(strip_times(again.out), strip_times(again2.out));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Cli, SummaryOfARealKerasFile) {
+  const char* env = std::getenv("RESNET_KERAS_DIR");
+  const std::string dir = env ? env : std::string(RESNET_SOURCE_DIR) + "/../shared/datasets/keras";
+  const std::string file = dir + "/resnet8_cifar10_keras2.4.h5";
+  if (FILE* f = std::fopen(file.c_str(), "rb")) {
+    std::fclose(f);
+  } else {
+    GTEST_SKIP() << file << " not found (set RESNET_KERAS_DIR)";
+  }
+  CliRun r = run("summary " + file, false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Total params: 78,666"), std::string::npos) << r.out;
+  EXPECT_EQ(run("summary").code, 2);
 }
 
 }  // namespace
