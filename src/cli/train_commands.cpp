@@ -259,8 +259,23 @@ struct LoadedModel {
   Shape input;
 };
 
-LoadedModel load_saved(const std::string& path) {
+// A Keras .h5 model, or a model saved by `resnet train --out`: rebuilt from its zoo name and
+// loaded. `preprocess` (when not empty) overrides the preprocessing stored with the model;
+// Keras files store none, so they default to rescaling by 1/255.
+LoadedModel load_saved(const std::string& path, const std::string& preprocess) {
+  if (std::filesystem::path(path).extension() == ".h5") {
+    Model m = load_keras_model(path);
+    const Shape input = m.input_shapes()[0];
+    if (input.rank() != 3) {
+      throw IoError(fmt::format("{}: the model input {} is not an image (H, W, C)", path,
+                                input.keras_str()));
+    }
+    std::map<std::string, std::string> attrs = {
+        {"preprocess", preprocess.empty() ? "rescale" : preprocess}};
+    return {std::move(m), std::move(attrs), input};
+  }
   auto attrs = read_weights_attributes(path);
+  if (!preprocess.empty()) attrs["preprocess"] = preprocess;
   if (!attrs.count("zoo_model") || !attrs.count("input_shape") || !attrs.count("classes")) {
     throw IoError(fmt::format("{}: no model description (zoo_model, input_shape, classes); "
                               "only files written by `resnet train --out` can be rebuilt",
@@ -270,6 +285,7 @@ LoadedModel load_saved(const std::string& path) {
   const Shape input = parse_shape(attrs["input_shape"]);
   Model m = build_model(attrs["zoo_model"], input, std::stoll(attrs["classes"]));
   load_weights(m, path);
+  attrs["preprocess"] = attrs.count("preprocess") ? attrs["preprocess"] : "rescale";
   return {std::move(m), std::move(attrs), input};
 }
 
@@ -320,14 +336,18 @@ void add_train_commands(CLI::App& app) {
     auto model = std::make_shared<std::string>();
     auto data = std::make_shared<DataChoice>();
     auto batch = std::make_shared<int64_t>(64);
+    auto pre = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("evaluate", "Loss and accuracy of a saved model on data");
-    cmd->add_option("model", *model, "file written by `resnet train --out`")->required();
+    cmd->add_option("model", *model, "Keras .h5 model, or a file written by `resnet train --out`")
+        ->required();
+    cmd->add_option("--preprocess", *pre, "override: none, rescale, tf, torch, caffe")
+        ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("data", data->file, "SIGNS-style HDF5 file");
     cmd->add_option("--dataset", data->dataset, "named dataset (its test split)");
     cmd->add_option("--data-dir", data->data_dir, "folder of the named dataset");
     cmd->add_option("--batch-size", *batch, "batch size")->check(CLI::PositiveNumber);
     cmd->callback([=] {
-      LoadedModel lm = load_saved(*model);
+      LoadedModel lm = load_saved(*model, *pre);
       if (data->file.empty() && data->dataset.empty()) {
         throw ConfigError("evaluate: give a data file or --dataset");
       }
@@ -342,12 +362,16 @@ void add_train_commands(CLI::App& app) {
     auto model = std::make_shared<std::string>();
     auto images = std::make_shared<std::vector<std::string>>();
     auto top = std::make_shared<int>(3);
+    auto pre = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("predict", "Classify image files with a saved model");
-    cmd->add_option("model", *model, "file written by `resnet train --out`")->required();
+    cmd->add_option("model", *model, "Keras .h5 model, or a file written by `resnet train --out`")
+        ->required();
+    cmd->add_option("--preprocess", *pre, "override: none, rescale, tf, torch, caffe")
+        ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("images", *images, "JPEG/PNG/BMP files")->required();
     cmd->add_option("--top-k", *top, "classes to show per image")->check(CLI::PositiveNumber);
     cmd->callback([=] {
-      LoadedModel lm = load_saved(*model);
+      LoadedModel lm = load_saved(*model, *pre);
       const std::vector<std::string> names = split(lm.attrs["class_names"], '\n');
       const Preprocess pre = Preprocess::from_name(lm.attrs["preprocess"]);
       for (const std::string& path : *images) {

@@ -122,3 +122,50 @@ TEST(Cli, SummaryOfARealKerasFile) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, TrainSaveEvaluatePredictRoundTrip) {
+  if (FILE* f = std::fopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb")) {
+    std::fclose(f);
+  } else {
+    GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  }
+  const std::string dir = ::testing::TempDir() + "resnet_cli_roundtrip";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  const std::string model = dir + "/m.rnw";
+  CliRun t = run("train --dataset fashion-mnist --model resnet20 --limit 256 --epochs 1 "
+                 "--batch-size 64 --seed 2 --out " + model + " --history " + dir + "/h",
+                 false);
+  ASSERT_EQ(t.code, 0) << t.out;
+  EXPECT_NE(t.out.find("Epoch 1/1\n4/4 [==============================]"), std::string::npos)
+      << t.out;
+  const auto pos = t.out.find("Test accuracy: ");
+  ASSERT_NE(pos, std::string::npos) << t.out;
+  const std::string accuracy = t.out.substr(pos + 15, 6);
+  // The saved model reproduces the test accuracy the training run printed.
+  CliRun e = run("evaluate " + model + " --dataset fashion-mnist", false);
+  ASSERT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("accuracy: " + accuracy), std::string::npos) << e.out << " vs " << accuracy;
+  for (const char* ext : {".csv", ".png", ".svg"}) {
+    FILE* f = std::fopen((dir + "/h" + ext).c_str(), "rb");
+    EXPECT_NE(f, nullptr) << ext;
+    if (f) std::fclose(f);
+  }
+  // Any PNG will do as an image to classify: draw one.
+  ASSERT_EQ(run("plot --model resnet20 -o " + dir + "/img.png").code, 0);
+  CliRun p = run("predict " + model + " " + dir + "/img.png --top-k 2", false);
+  ASSERT_EQ(p.code, 0) << p.out;
+  EXPECT_NE(p.out.find(" 1. "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find(" 2. "), std::string::npos) << p.out;
+  // Fashion-MNIST class names travel with the model.
+  bool named = false;
+  for (const char* name : {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                           "Sneaker", "Bag", "Ankle boot"}) {
+    named = named || p.out.find(name) != std::string::npos;
+  }
+  EXPECT_TRUE(named) << p.out;
+  std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
