@@ -165,3 +165,47 @@ TEST(Fit, KerasStyleArraysWithOneHotTargets) {
 
 }  // namespace
 }  // namespace resnet
+
+#include "resnet/io.h"
+
+namespace resnet {
+namespace {
+
+TEST(Fit, ResumeFromASavedFileContinuesWithTheSameLosses) {
+  const Dataset d = synthetic(200, 3, 31);
+  const FitOptions base{.batch_size = 32, .augment = {.horizontal_flip = true}, .seed = 4};
+  std::ostringstream out;
+  auto fresh = [] {
+    Model m = small_net(8);
+    m.compile({.optimizer = Adam({.common = {.learning_rate = 0.01}}),
+               .loss = "sparse_categorical_crossentropy"});
+    return m;
+  };
+  FitOptions two = base;
+  two.epochs = 2;
+  two.out = &out;
+  Model straight = fresh();
+  const std::vector<double> expected = straight.fit(d, two).values["loss"];
+
+  const std::string path = ::testing::TempDir() + "resume_test.rnw";
+  {
+    Model first = fresh();
+    FitOptions one = base;
+    one.epochs = 1;
+    one.out = &out;
+    first.fit(d, one);
+    save_weights(first, path, {}, /*include_optimizer=*/true);
+  }
+  Model resumed = fresh();
+  load_weights(resumed, path);
+  EXPECT_EQ(resumed.optimizer().iterations(), 7);  // 200 / 32 rounded up
+  FitOptions rest = two;
+  rest.initial_epoch = 1;
+  const std::vector<double> got = resumed.fit(d, rest).values["loss"];
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NEAR(got[0], expected[1], 1e-6 * std::abs(expected[1]));
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace resnet
