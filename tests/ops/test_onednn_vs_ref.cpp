@@ -326,6 +326,41 @@ TEST(OneDnnZeroPad, ForwardAndBackwardMatchRef) {
   }
 }
 
+// Zero padding of tensors in the blocked layouts convolutions produce (channel counts that fill
+// the block, and 12 and 20 that leave padding lanes) stays blocked and matches the reference.
+TEST(OneDnnZeroPad, BlockedInputsStayBlockedAndMatchRef) {
+  for (int64_t c : {8, 12, 16, 20, 32}) {
+    for (const Pad2 p : {Pad2{1, 1, 1, 1}, Pad2{0, 1, 2, 0}, Pad2{3, 3, 3, 3}}) {
+      const std::string ctx = "zero_pad blocked c=" + std::to_string(c) + " pad=" +
+                              std::to_string(p.top) + "," + std::to_string(p.bottom) + "," +
+                              std::to_string(p.left) + "," + std::to_string(p.right);
+      BackendScope dnn(Backend::OneDnn);
+      // A 1x1 convolution turns plain data into oneDNN's preferred (blocked) layout.
+      auto blocked = [&](const Shape& s, uint64_t seed) {
+        ConvGeom g{.n = s[0], .h = s[1], .w = s[2], .c = 3, .kh = 1, .kw = 1, .f = s[3]};
+        g.finish();
+        return conv2d_forward(random_tensor({s[0], s[1], s[2], 3}, seed),
+                              random_tensor({1, 1, 3, s[3]}, seed + 1), Tensor(), g);
+      };
+      const Shape xs{2, 5, 6, c};
+      const Shape ys{2, 5 + p.top + p.bottom, 6 + p.left + p.right, c};
+      const Tensor x = blocked(xs, 30), dy = blocked(ys, 40);
+      const Tensor y = zero_pad_forward(x, p), dx = zero_pad_backward(dy, p);
+      ASSERT_FALSE(x.is_plain()) << ctx << ": the blocked path is not exercised";
+      EXPECT_FALSE(y.is_plain()) << ctx;
+      EXPECT_FALSE(dx.is_plain()) << ctx;
+      Tensor y_ref, dx_ref;
+      {
+        BackendScope ref(Backend::Ref);
+        y_ref = zero_pad_forward(plain(x), p);
+        dx_ref = zero_pad_backward(plain(dy), p);
+      }
+      EXPECT_TRUE(AllClose(y, y_ref, 0.0, ctx + " forward"));
+      EXPECT_TRUE(AllClose(dx, dx_ref, 0.0, ctx + " backward"));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dense.
 
