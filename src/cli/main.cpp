@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // --help shows every option's default value.
   app.option_defaults()->always_capture_default();
+  // A repeated option takes its last value, so scripts can append overrides.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   resnet::cli::add_demo_command(app);
   resnet::cli::add_model_commands(app);
   resnet::cli::add_train_commands(app);
