@@ -69,6 +69,10 @@ TEST(Cli, SummaryOfTheTutorialModel) {
   ASSERT_EQ(r.code, 0);
   EXPECT_EQ(r.out.rfind("Model: \"ResNet50\"", 0), 0u);
   EXPECT_NE(r.out.find("Total params: 23,600,006"), std::string::npos);
+  // A repeated option takes its last value (scripts append overrides).
+  CliRun last = run("summary --model resnet20 --model resnet50-tutorial", false);
+  ASSERT_EQ(last.code, 0) << last.out;
+  EXPECT_EQ(last.out.rfind("Model: \"ResNet50\"", 0), 0u);
   CliRun c = run("summary --model resnet20 --input-shape 28,28,1 --classes 10", false);
   ASSERT_EQ(c.code, 0);
   EXPECT_NE(c.out.find("[(None, 28, 28, 1)]"), std::string::npos);
