@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian package resnet.cpp needs. Idempotent; run as root (or with sudo available)
 # on Debian 12. Debian's oneDNN CMake package also asks for the OpenCL headers and loader (it was
-# built with a GPU runtime), hence the two OpenCL packages. Usage: scripts/setup.sh [--with-reference]   (--with-reference adds python3-torch
-# and h5py, needed only to regenerate the committed test fixtures).
+# built with a GPU runtime), hence the two OpenCL packages. ONNX/protobuf build the ONNX
+# exporter and importer; python3-onnx (onnx.checker), python3-torch/torchvision (a PyTorch-exported
+# ResNet-18) and Node's onnxruntime-node (installed under .deps/ from the npm registry) check them
+# in the tests; OpenMPI builds and tests data-parallel training.
+# Usage: scripts/setup.sh [--no-node]   (--no-node skips the npm package).
 set -euo pipefail
 
 packages=(
@@ -11,10 +14,12 @@ packages=(
   graphviz libgraphviz-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
+  libonnx-dev libprotobuf-dev protobuf-compiler python3-onnx
+  libopenmpi-dev openmpi-bin
+  python3-torch python3-torchvision python3-h5py python3-numpy libopenblas0-openmp
 )
-if [[ "${1:-}" == "--with-reference" ]]; then
-  packages+=(python3-torch python3-h5py python3-numpy libopenblas0-openmp)
-fi
+# Node's own packages (e.g. nodesource's nodejs) bundle npm and conflict with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
@@ -31,4 +36,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+# onnxruntime-node, for the ONNX export checks (its install step would download GPU files; the
+# CPU build ships inside the package, hence ONNXRUNTIME_NODE_INSTALL=skip).
+if [[ "${1:-}" != "--no-node" ]]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [[ ! -d "$root/.deps/ort/node_modules/onnxruntime-node" ]]; then
+    echo "setup: installing onnxruntime-node into .deps/ort"
+    mkdir -p "$root/.deps/ort"
+    if ! ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix "$root/.deps/ort" --no-audit --no-fund \
+        --loglevel=error onnxruntime-node; then
+      echo "setup: warning: npm could not install onnxruntime-node; the ONNX Runtime checks will skip"
+    fi
+  fi
 fi
