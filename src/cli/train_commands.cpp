@@ -141,6 +141,7 @@ struct TrainOptions {
   std::string preprocess = "rescale";
   std::string augment;
   int patience = 0;
+  bool update_bn = false;
   uint64_t seed = 0;
   int threads = 0;
   int workers = 2;
@@ -212,7 +213,8 @@ void run_train(const TrainOptions& o) {
                  .preprocess = Preprocess::from_name(o.preprocess),
                  .augment = parse_augment(o.augment),
                  .seed = o.seed,
-                 .data_workers = o.workers};
+                 .data_workers = o.workers,
+                 .update_bn = o.update_bn};
   if (!o.val_file.empty()) {
     val_data = load_h5_dataset(o.val_file);
     fit.validation_data = &val_data;
@@ -287,6 +289,9 @@ void add_train_commands(CLI::App& app) {
                     "augmentation: flip,vflip,shift=F,rotation=DEG,zoom=F,crop=PX,fill=MODE");
     cmd->add_option("--early-stopping", o->patience,
                     "stop after N epochs without improvement (restores the best weights)");
+    cmd->add_flag("--update-bn", o->update_bn,
+                  "after every epoch, recompute the BatchNormalization moving statistics over "
+                  "the training data (precise BN, as torch.optim.swa_utils.update_bn)");
     cmd->add_option("--seed", o->seed, "random seed");
     cmd->add_option("--threads", o->threads, "compute threads (default: all cores)");
     cmd->add_option("--workers", o->workers, "data loading threads");

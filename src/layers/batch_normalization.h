@@ -24,6 +24,8 @@ class BatchNormalization : public Layer {
   explicit BatchNormalization(BatchNormalizationOptions o);
 
   const BatchNormalizationOptions& options() const { return o_; }
+  // update_bn (src/train/update_bn.cpp) averages batch statistics with a changing momentum.
+  void set_momentum(double momentum) { o_.momentum = momentum; }
 
   Shape infer(const std::vector<Shape>& inputs) const override;
   void build(const std::vector<Shape>& inputs) override;

@@ -253,6 +253,10 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       }
     }
     const double elapsed = seconds_since(t0);
+    if (o.update_bn && !ctx.stop_training) {
+      update_bn(*this, train_part, {.batch_size = o.batch_size, .preprocess = o.preprocess,
+                                    .data_workers = o.data_workers});
+    }
     if (val != nullptr && !ctx.stop_training) {
       Logs v = evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
       for (const auto& [k, x] : v) logs["val_" + k] = x;
