@@ -11,4 +11,4 @@ mkdir -p out
 ./build/resnet train --dataset fashion-mnist --model resnet20 \
   --epochs 12 --batch-size 128 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0.0005 \
   --schedule cosine --warmup-steps 200 --augment flip,crop=2 --seed 1 \
-  --out out/fashion_mnist_resnet20.rnw --history out/fashion_mnist_history "$@"
+  --out out/fashion_mnist_resnet20.h5 --history out/fashion_mnist_history "$@"

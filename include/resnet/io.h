@@ -1,8 +1,9 @@
-// Files: model plots (and, later, Keras .h5 models and ONNX).
+// Files: model plots, Keras .h5 model and weights files, resnet.cpp weights files.
 #pragma once
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "resnet/model.h"
 
@@ -14,29 +15,101 @@ namespace resnet {
 void plot_model(const Model& model, const std::string& path, bool show_shapes = false,
                 int dpi = 96);
 
-// resnet.cpp's own weights file (".rnw"; Keras .h5 comes later): string attributes, every
-// parameter as "layer/param", and optionally the optimizer state. Written atomically.
-// Layout, little-endian: "RNWT", u32 version (1), u32 attribute count, then (u32 length, bytes)
-// key/value pairs, u32 tensor count, then per tensor (u32 length, name bytes, u32 rank, i64 dims,
-// float32 data).
+// --- Model files (docs/file-formats.md).
+//
+// keras model.save('x.h5'): a Keras 2.4 HDF5 model file. Root attributes keras_version ("2.4.0"),
+// backend ("tensorflow"), model_config (Functional JSON) and, when the model is compiled,
+// training_config (loss, metrics, optimizer_config); group model_weights (attributes layer_names,
+// backend, keras_version; per layer a group with attribute weight_names and datasets
+// <layer>/<layer>/<var>:0 in Keras shapes); with include_optimizer and a trained optimizer, group
+// optimizer_weights (Adam/iter:0, then every slot as Keras TF2 names it: Adam/<layer>/<var>/m:0 for
+// all variables, then all v, ...). `extra_attributes` (resnet.cpp's metadata: zoo_model,
+// input_shape, classes, preprocess, class_names, epoch, ...) become root attributes prefixed
+// "resnet_". Written atomically (a temporary file in the same folder, then a rename): a failed
+// save leaves the previous file intact. Throws IoError naming the file.
+void save_model(Model& model, const std::string& path, bool include_optimizer = true,
+                const std::map<std::string, std::string>& extra_attributes = {});
+
+// keras.models.load_model for HDF5 files written by Keras 2.x, Keras 3 (legacy .h5) or
+// save_model: builds the graph from model_config (classes: InputLayer, Conv2D,
+// BatchNormalization, Activation, ReLU, Add, ZeroPadding2D, Max/AveragePooling2D,
+// GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout), loads every weight, and when
+// `compile` and the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD,
+// RMSprop; constant rate or ExponentialDecay/CosineDecay), loss and metrics and restores
+// optimizer_weights (iterations and slots; matched by name, else by position as Keras does).
+// Throws IoError naming the file and the layer, dataset or attribute: unknown layer class,
+// missing dataset, shape mismatch, NaN weights, truncated or corrupt file.
+Model load_model(const std::string& path, bool compile = true);
+// The same without compiling (kept for existing callers).
+Model load_keras_model(const std::string& path);
+
+// resnet.cpp's metadata stored with a model: the "resnet_" root attributes of a .h5 file (prefix
+// removed), or the attributes of a .rnw file. Empty for a plain Keras file.
+std::map<std::string, std::string> read_model_attributes(const std::string& path);
+
+// --- Weights files. The format follows the extension:
+//  .h5   Keras save_weights layout: root attributes layer_names, backend, keras_version; one group
+//        per layer (attribute weight_names, datasets <layer>/<var>:0), layers in model order.
+//        `attributes` are stored as "resnet_" root attributes; with include_optimizer the
+//        optimizer state is stored too (group optimizer_weights, as in model files).
+//  other resnet.cpp's own ".rnw" file. Layout, little-endian: "RNWT", u32 version (1), u32
+//        attribute count, then (u32 length, bytes) key/value pairs, u32 tensor count, then per
+//        tensor (u32 length, name bytes, u32 rank, i64 dims, float32 data); parameters as
+//        "layer/param", optimizer slots as "optimizer/<i>/<k>_<slot>".
+// Written atomically.
 void save_weights(Model& model, const std::string& path,
                   const std::map<std::string, std::string>& attributes = {},
                   bool include_optimizer = false);
-// Loads every parameter by name (shapes must match; a missing or extra tensor, a shape mismatch,
-// a NaN weight, truncation or corruption throw IoError naming the file and the tensor), and the
-// optimizer state when the file has one and the model is compiled. Returns the attributes.
+
+// What load_weights did (optional output).
+struct LoadWeightsReport {
+  std::vector<std::string> loaded;   // layers whose weights were set
+  std::vector<std::string> skipped;  // "layer: reason" (skip_mismatch)
+  std::vector<std::string> missing;  // model layers with weights the file does not have (by_name)
+  bool optimizer_restored = false;
+};
+
+struct LoadWeightsOptions {
+  // .h5: false matches layers with weights in order (Keras topological loading; counts must
+  // agree); true matches layers by name (model layers absent from the file keep their values,
+  // file layers absent from the model are ignored). .rnw files always match by name.
+  bool by_name = false;
+  // Skip (and report) layers whose weight count or shapes differ instead of throwing.
+  bool skip_mismatch = false;
+  // Restore the optimizer state too when the file has one and the model is compiled with the
+  // same optimizer class.
+  bool optimizer = true;
+  LoadWeightsReport* report = nullptr;
+};
+
+// Loads weights from a .h5 file (a Keras save_weights file, or the model_weights of a full model
+// file, e.g. keras.applications *_notop.h5 or a file from save_model) or a .rnw file. Every
+// tensor is checked (shape, NaN) before the model changes; errors throw IoError naming the file
+// and the path inside it. Returns resnet.cpp's attributes (see read_model_attributes).
+std::map<std::string, std::string> load_weights(Model& model, const std::string& path,
+                                                const LoadWeightsOptions& options);
 std::map<std::string, std::string> load_weights(Model& model, const std::string& path);
-// Only the attributes (cheap: stops before the tensors).
+// Only the attributes (cheap). Same as read_model_attributes.
 std::map<std::string, std::string> read_weights_attributes(const std::string& path);
 
-// keras.models.load_model for a Keras 2.x HDF5 file (model.save('x.h5')): builds the graph from
-// the root attribute `model_config` (Functional/Model JSON; supported classes: InputLayer, Conv2D,
-// BatchNormalization, Activation, ReLU, Add, ZeroPadding2D, Max/AveragePooling2D,
-// GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout), then loads every parameter from
-// `model_weights/<layer>/<layer>/<var>:0`. The model is named after the config. An unknown layer
-// class, a missing dataset or a shape mismatch throws IoError naming the file and the layer or
-// dataset. The optimizer state and training config are not loaded.
-Model load_keras_model(const std::string& path);
+// --- Transfer learning (the tutorial's part 2).
+struct TransferOptions {
+  std::string base_model = "resnet50";  // zoo name (resnet50 has keras.applications layer names)
+  Shape input_shape = {224, 224, 3};
+  int64_t classes = 2;
+  // Weights loaded by name into the base: a Keras weights file (keras.applications
+  // *_notop.h5), a full model .h5 (Keras or ours) or a .rnw file. Empty: random initial weights.
+  std::string weights_path;
+  std::string freeze_until;  // freeze every layer up to and including this one (empty: none)
+  double dropout = 0.2;      // 0: no Dropout layer
+};
+// The zoo model without its top (the layers up to its last (H, W, C) output, as
+// include_top=False), its weights loaded by name from `weights_path` (every base layer with
+// weights must be in the file, else IoError naming the file and the layer), then
+// GlobalAveragePooling2D "avg_pool", Dropout(dropout) "top_dropout" and Dense(classes, softmax)
+// "predictions" (suffixed _1, ... if the base already has such a name); layers up to
+// `freeze_until` frozen (their BatchNormalization layers then run in inference mode).
+Model transfer_model(const TransferOptions& options);
 
 // Writes `data` to `path` atomically: a temporary file in the same folder, flushed, then renamed
 // over `path`, so an interrupted write never destroys the previous file.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -85,6 +86,26 @@ class Model {
   // batch loss and fills `metrics` with per-batch metric sums (for fit and for tests).
   double train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums = nullptr);
 
+  // Profiling: when set, called after every layer's forward (backward = false) and backward
+  // (backward = true, including the executor's sum of the gradients it returns) with the seconds
+  // it took. Empty (the default) costs nothing. Used by `resnet bench --profile`.
+  using LayerHook = std::function<void(const Layer& layer, bool backward, double seconds)>;
+  void set_layer_hook(LayerHook hook) { layer_hook_ = std::move(hook); }
+  // Data-parallel training (src/dist/): when set, backward calls it once per layer, in backward
+  // order, as soon as that layer's parameter gradients are final (also for layers backward
+  // skips), so their reduction can start while backward goes on. Empty (the default) costs
+  // nothing.
+  using GradReadyHook = std::function<void(Layer& layer)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+
+  // Inference plan (src/graph/inference_plan.cpp): in Mode::Inference, forward runs each
+  // Conv2D -> BatchNormalization [-> Add] [-> ReLU] chain as one oneDNN convolution, with the
+  // batch norm folded into its weights (refolded whenever one of the weights changed) and the add
+  // and ReLU as post-ops; other layers run as usual. On by default; off runs every layer on its
+  // own (the reference the plan is tested against).
+  void set_inference_fusion(bool on) { fuse_inference_ = on; }
+  bool inference_fusion() const { return fuse_inference_; }
+
   // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
   // release).
   int64_t last_peak_live_tensors() const { return peak_live_; }
@@ -108,6 +129,12 @@ class Model {
   bool has_forward_ = false;
   int64_t peak_live_ = 0;
   std::unique_ptr<TrainState> train_;
+  LayerHook layer_hook_;
+  struct InferencePlan;
+  std::vector<Tensor> forward_fused(const std::vector<Tensor>& inputs);
+  std::shared_ptr<InferencePlan> plan_;
+  bool fuse_inference_ = true;
+  GradReadyHook grad_ready_hook_;
 };
 
 }  // namespace resnet

@@ -40,6 +40,9 @@ struct TrainContext {
   int epochs = 0;                 // total epochs of this fit
   int64_t steps_per_epoch = 0;
   std::ostream* out = nullptr;    // where callbacks print their messages
+  // False on every rank but 0 of a data-parallel fit (include/resnet/dist.h): callbacks that
+  // write files (ModelCheckpoint, CSVLogger) then skip the write; messages go nowhere.
+  bool write_files = true;
 };
 
 class Callback {
@@ -70,6 +73,9 @@ struct FitOptions {
   // After every epoch, before validation: recompute the BatchNormalization moving statistics
   // over the training data with the epoch's final weights (update_bn below; no augmentation).
   bool update_bn = false;
+  // Data-parallel fit (under mpirun, dist::active()): synchronize BatchNormalization statistics
+  // across ranks (SyncBN) instead of normalizing each rank's shard by its own statistics.
+  bool sync_bn = false;
 };
 
 struct EvaluateOptions {

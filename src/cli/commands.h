@@ -12,8 +12,12 @@ namespace resnet::cli {
 void add_demo_command(CLI::App& app);
 // train, evaluate, predict.
 void add_train_commands(CLI::App& app);
+void add_finetune_command(CLI::App& app);  // finetune (transfer learning)
 // summary, plot, models.
 void add_model_commands(CLI::App& app);
+// bench (speed, FLOP rate, peak memory, profile).
+void add_bench_command(CLI::App& app);
+void add_onnx_commands(CLI::App& app);  // export (ONNX)
 
 // "64,64,3" -> (64, 64, 3); empty -> rank-0 shape (the model's default). Throws ConfigError.
 Shape parse_shape(const std::string& text);

@@ -7,14 +7,19 @@
 #include <iostream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 #include "cli/model_loading.h"
+#include "cli/training_command.h"
 #include "ops/ops.h"
 #include "resnet/data.h"
+#include "resnet/dist.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/models.h"
 #include "train/history_plot.h"
+#include "train/save_hook.h"
 
 namespace resnet::cli {
 
@@ -142,6 +147,7 @@ struct TrainOptions {
   std::string augment;
   int patience = 0;
   bool update_bn = false;
+  bool sync_bn = false;  // under mpirun: synchronized BatchNormalization statistics
   uint64_t seed = 0;
   int threads = 0;
   int workers = 2;
@@ -150,6 +156,7 @@ struct TrainOptions {
   std::string resume;
   bool evaluate_test = true;
   int verbose = 1;
+  ModelBuilder build;  // a custom model (resnet finetune); empty: the zoo model --model
 };
 
 void print_logs(const std::string& title, const Logs& logs) {
@@ -159,6 +166,7 @@ void print_logs(const std::string& title, const Logs& logs) {
 }
 
 void run_train(const TrainOptions& o) {
+  const bool chief = dist::rank() == 0;  // rank 0 of a data-parallel run (docs/distributed.md)
   if (o.threads > 0) ops::set_num_threads(o.threads);
   if (o.data.file.empty() && o.data.dataset.empty() && o.data.image_folder.empty()) {
     throw ConfigError("train: give --data FILE.h5, --dataset NAME or --image-folder DIR");
@@ -175,7 +183,7 @@ void run_train(const TrainOptions& o) {
 
   set_global_seed(o.seed);
   reset_name_counters();
-  Model model = build_model(o.model, input, classes);
+  Model model = o.build ? o.build(o.model, input, classes) : build_model(o.model, input, classes);
   const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
   std::shared_ptr<LearningRateSchedule> schedule;
   const int64_t total_steps = steps_per_epoch * o.epochs;
@@ -198,11 +206,16 @@ void run_train(const TrainOptions& o) {
   if (!o.resume.empty()) {
     auto attrs = load_weights(model, o.resume);
     if (attrs.count("epoch")) initial_epoch = std::stoi(attrs["epoch"]);
-    fmt::print("resumed from {} at epoch {}\n", o.resume, initial_epoch);
+    if (chief) fmt::print("resumed from {} at epoch {}\n", o.resume, initial_epoch);
   }
-  fmt::print("model {}: {} layers, {} parameters; {} training images {}; {} threads\n", o.model,
-             model.layers().size(), model.count_params(), train.size(), sample.str(),
-             ops::num_threads());
+  if (chief) {
+    fmt::print("model {}: {} layers, {} parameters; {} training images {}; {} threads{}\n", o.model,
+               model.layers().size(), model.count_params(), train.size(), sample.str(),
+               ops::num_threads(),
+               dist::active() ? fmt::format(" x {} ranks (global batch {}{})", dist::size(),
+                                            o.batch_size, o.sync_bn ? ", SyncBN" : "")
+                              : std::string());
+  }
 
   Dataset val_data;
   FitOptions fit{.epochs = o.epochs,
@@ -214,7 +227,8 @@ void run_train(const TrainOptions& o) {
                  .augment = parse_augment(o.augment),
                  .seed = o.seed,
                  .data_workers = o.workers,
-                 .update_bn = o.update_bn};
+                 .update_bn = o.update_bn,
+                 .sync_bn = o.sync_bn};
   if (!o.val_file.empty()) {
     val_data = load_h5_dataset(o.val_file);
     fit.validation_data = &val_data;
@@ -227,6 +241,8 @@ void run_train(const TrainOptions& o) {
                                            .restore_best_weights = true}));
   }
   History h = model.fit(train, fit);
+  // Data-parallel run: every rank holds the same model now; rank 0 alone evaluates and writes.
+  if (!chief) return;
 
   if (!o.history.empty()) {
     write_file_atomic(o.history + ".csv", h.to_csv());
@@ -250,17 +266,20 @@ void run_train(const TrainOptions& o) {
         {"preprocess", o.preprocess},
         {"class_names", join(train.class_names, "\n")},
         {"epoch", std::to_string(h.epochs.empty() ? initial_epoch : h.epochs.back() + 1)}};
-    save_weights(model, o.out, attrs, /*include_optimizer=*/true);
+    save_model_file_with_attributes(model, o.out, /*weights_only=*/false, attrs);
     fmt::print("saved {}\n", o.out);
   }
 }
 
 }  // namespace
 
-void add_train_commands(CLI::App& app) {
+CLI::App* add_training_command(CLI::App& app, const std::string& name,
+                               const std::string& description,
+                               std::function<ModelBuilder()> make_builder) {
+  CLI::App* cmd = nullptr;
   {
     auto o = std::make_shared<TrainOptions>();
-    CLI::App* cmd = app.add_subcommand("train", "Train a zoo model (Keras fit) and save it");
+    cmd = app.add_subcommand(name, description);
     cmd->add_option("--model", o->model, "zoo model name (see `resnet models`)");
     cmd->add_option("--input-shape", o->input_shape, "input shape H,W,C (default: the data's)");
     cmd->add_option("--classes", o->classes, "classes (default: from the data)");
@@ -292,6 +311,9 @@ void add_train_commands(CLI::App& app) {
     cmd->add_flag("--update-bn", o->update_bn,
                   "after every epoch, recompute the BatchNormalization moving statistics over "
                   "the training data (precise BN, as torch.optim.swa_utils.update_bn)");
+    cmd->add_flag("--sync-bn", o->sync_bn,
+                  "under mpirun: BatchNormalization statistics over the global batch (all ranks) "
+                  "instead of each rank's shard");
     cmd->add_option("--seed", o->seed, "random seed");
     cmd->add_option("--threads", o->threads, "compute threads (default: all cores)");
     cmd->add_option("--workers", o->workers, "data loading threads");
@@ -299,8 +321,17 @@ void add_train_commands(CLI::App& app) {
     cmd->add_option("--history", o->history, "write PREFIX.csv, PREFIX.png and PREFIX.svg");
     cmd->add_option("--resume", o->resume, "continue from a file saved by --out");
     cmd->add_option("--verbose", o->verbose, "0 silent, 1 progress bar, 2 one line per epoch");
-    cmd->callback([o] { run_train(*o); });
+    cmd->callback([o, make_builder] {
+      TrainOptions run = *o;
+      if (make_builder) run.build = make_builder();
+      run_train(run);
+    });
   }
+  return cmd;
+}
+
+void add_train_commands(CLI::App& app) {
+  add_training_command(app, "train", "Train a zoo model (Keras fit) and save it", nullptr);
   {
     auto model = std::make_shared<std::string>();
     auto data = std::make_shared<DataChoice>();
@@ -315,6 +346,9 @@ void add_train_commands(CLI::App& app) {
     cmd->add_option("--dataset", data->dataset, "named dataset (its test split)");
     cmd->add_option("--data-dir", data->data_dir, "folder of the named dataset");
     cmd->add_option("--batch-size", *batch, "batch size")->check(CLI::PositiveNumber);
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json,
+                  "print one JSON object (model, data, samples, loss, metrics) and no progress bar");
     cmd->callback([=] {
       LoadedModel lm = load_saved(*model, *pre);
       if (data->file.empty() && data->dataset.empty()) {
@@ -323,7 +357,14 @@ void add_train_commands(CLI::App& app) {
       Dataset d = load_data(*data, true, lm.input);
       lm.model.compile({.loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"}});
       Logs r = lm.model.evaluate(
-          d, {.batch_size = *batch, .preprocess = Preprocess::from_name(lm.attrs["preprocess"])});
+          d, {.batch_size = *batch, .verbose = *json ? 0 : 1,
+              .preprocess = Preprocess::from_name(lm.attrs["preprocess"])});
+      if (*json) {
+        nlohmann::ordered_json j = {{"model", *model}, {"data", d.source}, {"samples", d.size()}};
+        for (const auto& [k, v] : r) j[k] = v;
+        fmt::print("{}\n", j.dump());
+        return;
+      }
       print_logs(fmt::format("{} on {} ({} samples)", *model, d.source, d.size()), r);
     });
   }
@@ -339,10 +380,14 @@ void add_train_commands(CLI::App& app) {
         ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("images", *images, "JPEG/PNG/BMP files")->required();
     cmd->add_option("--top-k", *top, "classes to show per image")->check(CLI::PositiveNumber);
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json,
+                  "print one JSON object: per image the top k classes (index, label, probability)");
     cmd->callback([=] {
       LoadedModel lm = load_saved(*model, *pre);
       const std::vector<std::string> names = split(lm.attrs["class_names"], '\n');
       const Preprocess pre = Preprocess::from_name(lm.attrs["preprocess"]);
+      nlohmann::ordered_json out = {{"model", *model}, {"predictions", nlohmann::ordered_json::array()}};
       for (const std::string& path : *images) {
         Tensor img = load_image(path, lm.input[0], lm.input[1], lm.input[2]).to_f32();
         pre.apply(img);
@@ -351,6 +396,17 @@ void add_train_commands(CLI::App& app) {
         std::vector<int64_t> idx(c);
         for (int64_t i = 0; i < c; ++i) idx[i] = i;
         std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return p.f32()[a] > p.f32()[b]; });
+        if (*json) {
+          nlohmann::ordered_json top_k = nlohmann::ordered_json::array();
+          for (int k = 0; k < std::min<int64_t>(*top, c); ++k) {
+            const int64_t i = idx[k];
+            top_k.push_back({{"class", i},
+                             {"label", i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i)},
+                             {"probability", p.f32()[i]}});
+          }
+          out["predictions"].push_back({{"image", path}, {"top_k", top_k}});
+          continue;
+        }
         fmt::print("{}:\n", path);
         for (int k = 0; k < std::min<int64_t>(*top, c); ++k) {
           const int64_t i = idx[k];
@@ -358,6 +414,7 @@ void add_train_commands(CLI::App& app) {
           fmt::print("  {:>2}. {:<20} {:.4f}\n", k + 1, label, p.f32()[i]);
         }
       }
+      if (*json) fmt::print("{}\n", out.dump());
     });
   }
 }

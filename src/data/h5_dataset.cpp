@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "data/data_util.h"
+#include "io/h5_preflight.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
 
@@ -68,6 +69,7 @@ class H5Reader {
     }
     file_size_ = std::filesystem::file_size(path_, ec);
     if (ec) throw IoError(fmt::format("cannot read '{}': {}", path_, ec.message()));
+    h5::preflight(path_);  // libhdf5 1.10 can crash on a hostile file: read it in a child first
     if (H5Fis_hdf5(path_.c_str()) <= 0) {
       throw IoError(fmt::format("'{}' is not an HDF5 file", path_));
     }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -238,6 +239,11 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     }
   }
 
+  if (mode == Mode::Inference && fuse_inference_) {
+    has_forward_ = false;
+    return forward_fused(inputs);
+  }
+
   int64_t live = 0;
   peak_live_ = 0;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -249,7 +255,13 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     } else {
       for (int p : s.inputs) ins.push_back(values[p]);
     }
+    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
+                                      : std::chrono::steady_clock::time_point{};
     values[i] = s.layer->forward(ins, mode);
+    if (layer_hook_) {
+      layer_hook_(*s.layer, false,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
+    }
     ++live;
     peak_live_ = std::max(peak_live_, live);
     for (int p : s.inputs) {
@@ -316,15 +328,19 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
       }
       grads[ii] = Tensor();
       s.layer->clear_saved();
+      if (grad_ready_hook_) grad_ready_hook_(*s.layer);
       continue;
     }
     if (!up[ii] || !grads[ii].defined()) {
       grads[ii] = Tensor();
       s.layer->clear_saved();
+      if (grad_ready_hook_) grad_ready_hook_(*s.layer);
       continue;
     }
     std::vector<bool> need;
     for (int p : s.inputs) need.push_back(up[p]);
+    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
+                                      : std::chrono::steady_clock::time_point{};
     std::vector<Tensor> dx = s.layer->backward(grads[ii], need);
     grads[ii] = Tensor();
     s.layer->clear_saved();
@@ -339,6 +355,11 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
       // gradients.
       grads[p] = grads[p].defined() ? ops::add({grads[p], dx[k]}) : dx[k];
     }
+    if (layer_hook_) {
+      layer_hook_(*s.layer, true,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
+    }
+    if (grad_ready_hook_) grad_ready_hook_(*s.layer);
   }
   has_forward_ = false;
   return input_results;

@@ -1,11 +1,13 @@
-// Keras 2.x HDF5 models (model.save('x.h5')): the graph from the root attribute `model_config`,
-// the weights from the group `model_weights` (KERAS.md §3).
+// Keras model_config / training_config JSON <-> resnet.cpp graphs (see keras_h5.h). The HDF5 side
+// of model files is in keras_model_io.cpp.
 #include "io/keras_h5.h"
 
 #include <fmt/format.h>
-#include <hdf5.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -17,7 +19,16 @@
 
 #include "resnet/error.h"
 #include "resnet/io.h"
+#include "layers/activation.h"
+#include "layers/batch_normalization.h"
+#include "layers/conv2d.h"
+#include "layers/dense.h"
+#include "layers/dropout.h"
+#include "layers/input_layer.h"
+#include "layers/pooling2d.h"
+#include "layers/zero_padding2d.h"
 #include "resnet/layers.h"
+#include "resnet/optim.h"
 
 namespace resnet {
 
@@ -208,23 +219,76 @@ SymTensor apply_layer(const std::string& cls, const json& c, const std::string& 
   throw IoError(fmt::format("'{}': layer '{}' has unsupported class '{}'", where, name, cls));
 }
 
-// The source layer of an inbound entry ["name", node_index, tensor_index, {kwargs}].
-std::string inbound_source(const json& entry, const std::string& where, const std::string& name,
-                           const std::string& cls) {
-  if (!entry.is_array() || entry.empty() || !entry[0].is_string()) {
-    fail_layer(where, name, cls, fmt::format("malformed inbound node {}", entry.dump()));
+
+// The source layers of one inbound node. Keras 2: [["name", node_index, tensor_index, {kwargs}],
+// ...]; Keras 3: {"args": [...], "kwargs": {...}} where every input is a
+// {"class_name": "__keras_tensor__", "config": {"keras_history": ["name", node, tensor]}}.
+void collect_keras3_sources(const json& v, std::vector<json>& history) {
+  if (v.is_array()) {
+    for (const json& e : v) collect_keras3_sources(e, history);
+  } else if (v.is_object()) {
+    if (v.value("class_name", std::string()) == "__keras_tensor__") {
+      history.push_back(v.at("config").at("keras_history"));
+    } else {
+      for (const auto& [k, e] : v.items()) collect_keras3_sources(e, history);
+    }
   }
-  if ((entry.size() > 1 && entry[1] != 0) || (entry.size() > 2 && entry[2] != 0)) {
-    fail_layer(where, name, cls, "shared layers (node or tensor index != 0) are not supported");
+}
+
+std::vector<std::string> node_sources(const json& node, const std::string& where,
+                                      const std::string& name, const std::string& cls) {
+  std::vector<json> entries;
+  if (node.is_object()) {
+    collect_keras3_sources(node.value("args", json::array()), entries);
+  } else if (node.is_array()) {
+    for (const json& e : node) entries.push_back(e);
+  } else {
+    fail_layer(where, name, cls, fmt::format("malformed inbound node {}", node.dump()));
   }
-  return entry[0].get<std::string>();
+  std::vector<std::string> out;
+  for (const json& entry : entries) {
+    if (!entry.is_array() || entry.empty() || !entry[0].is_string()) {
+      fail_layer(where, name, cls, fmt::format("malformed inbound node {}", entry.dump()));
+    }
+    if ((entry.size() > 1 && entry[1] != 0) || (entry.size() > 2 && entry[2] != 0)) {
+      fail_layer(where, name, cls, "shared layers (node or tensor index != 0) are not supported");
+    }
+    out.push_back(entry[0].get<std::string>());
+  }
+  return out;
+}
+
+// Upper bound of the parameters a layer would create (before creating them), saturating; 0 when
+// the config cannot be read (apply_layer reports that).
+double estimate_params(const std::string& cls, const json& c, const std::vector<SymTensor>& ins) {
+  try {
+    if (ins.empty()) return 0;
+    const Shape& in = ins[0].shape();
+    const double channels = in.rank() > 0 ? static_cast<double>(in[-1]) : 1.0;
+    if (cls == "Conv2D") {
+      const auto k = pair_of(c.at("kernel_size"));
+      const double f = static_cast<double>(c.at("filters").get<int64_t>());
+      return std::abs(f) * (std::abs(static_cast<double>(k[0]) * static_cast<double>(k[1])) *
+                                channels + 1.0);
+    }
+    if (cls == "Dense") {
+      const double u = static_cast<double>(c.at("units").get<int64_t>());
+      return std::abs(u) * (channels + 1.0);
+    }
+    if (cls == "BatchNormalization") return 4.0 * channels;
+  } catch (const std::exception&) {
+  }
+  return 0;
 }
 
 }  // namespace
 
 namespace keras_detail {
 
-Model build_keras_model_from_json(const std::string& text, const std::string& where) {
+void (*save_fault_hook)(const std::string& stage) = nullptr;
+
+KerasGraph build_keras_graph(const std::string& text, const std::string& where,
+                             int64_t max_params) {
   json root;
   try {
     root = json::parse(text);
@@ -233,6 +297,7 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
   }
   std::string cur_name = "?", cur_cls = "?";
   try {
+    if (!root.is_object()) throw IoError(fmt::format("'{}': model_config is not a JSON object", where));
     const std::string top = root.value("class_name", std::string());
     if (top != "Functional" && top != "Model") {
       throw IoError(fmt::format(
@@ -241,7 +306,10 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
     }
     const json& cfg = root.at("config");
     const json& layers = cfg.at("layers");
-    const std::string model_name = cfg.value("name", std::string("model"));
+    if (!layers.is_array()) throw IoError(fmt::format("'{}': model_config layers is not a list", where));
+    KerasGraph graph;
+    graph.name = cfg.contains("name") && cfg["name"].is_string() ? cfg["name"].get<std::string>()
+                                                                 : std::string("model");
 
     // Layer specs, and the sources of each (first inbound node only).
     struct Spec {
@@ -260,13 +328,13 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
       cur_name = s.name;
       cur_cls = s.cls;
       const json nodes = l.value("inbound_nodes", json::array());
+      if (!nodes.is_array()) fail_layer(where, s.name, s.cls, "inbound_nodes is not a list");
       if (nodes.size() > 1) fail_layer(where, s.name, s.cls, "shared layers (several inbound nodes) are not supported");
-      if (!nodes.empty()) {
-        for (const json& e : nodes[0]) s.sources.push_back(inbound_source(e, where, s.name, s.cls));
-      }
+      if (!nodes.empty()) s.sources = node_sources(nodes[0], where, s.name, s.cls);
       if (!index.emplace(s.name, specs.size()).second) {
         throw IoError(fmt::format("'{}': duplicate layer name '{}'", where, s.name));
       }
+      graph.order.push_back(s.name);
       specs.push_back(std::move(s));
     }
     // Topological order (Kahn), ties in file order.
@@ -287,8 +355,9 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
     for (size_t i = 0; i < specs.size(); ++i) {
       if (pending[i] == 0) ready.insert(i);
     }
-    std::map<std::string, SymTensor> tensors;
+    std::map<std::string, SymTensor>& tensors = graph.tensors;
     size_t done = 0;
+    double params_used = 0;
     while (!ready.empty()) {
       const size_t i = *ready.begin();
       ready.erase(ready.begin());
@@ -306,13 +375,30 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
         std::vector<int64_t> dims;
         for (size_t d = 1; d < shape.size(); ++d) {
           if (!shape[d].is_number_integer()) fail_layer(where, s.name, s.cls, "dynamic input dimensions are not supported");
-          dims.push_back(shape[d].get<int64_t>());
+          const int64_t v = shape[d].get<int64_t>();
+          if (v <= 0 || v > (int64_t{1} << 24)) {
+            fail_layer(where, s.name, s.cls, fmt::format("bad input dimension {}", v));
+          }
+          dims.push_back(v);
         }
-        out = Input(Shape(dims), s.name);
+        try {
+          out = Input(Shape(dims), s.name);
+        } catch (const Error& e) {
+          fail_layer(where, s.name, s.cls, e.what());
+        }
       } else {
         if (s.sources.empty()) fail_layer(where, s.name, s.cls, "the layer has no inbound node");
         std::vector<SymTensor> ins;
         for (const std::string& src : s.sources) ins.push_back(tensors.at(src));
+        if (max_params >= 0) {
+          params_used += estimate_params(s.cls, *s.config, ins);
+          if (params_used > max_params) {
+            fail_layer(where, s.name, s.cls,
+                       fmt::format("the layers up to this one need {} parameters but the file "
+                                   "can hold at most {}",
+                                   params_used, max_params));
+          }
+        }
         try {
           out = apply_layer(s.cls, *s.config, s.name, ins, where);
         } catch (const IoError&) {
@@ -332,9 +418,18 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
     }
     cur_name = "?";
     cur_cls = "?";
+    // [["name", 0, 0], ...], or Keras 3's flat ["name", 0, 0] for a single tensor.
     auto endpoints = [&](const char* key) {
       std::vector<SymTensor> out;
-      for (const json& e : cfg.at(key)) {
+      const json& list = cfg.at(key);
+      if (!list.is_array()) throw IoError(fmt::format("'{}': {} is not a list", where, key));
+      std::vector<json> entries;
+      if (!list.empty() && list[0].is_string()) {
+        entries.push_back(list);
+      } else {
+        for (const json& e : list) entries.push_back(e);
+      }
+      for (const json& e : entries) {
         const std::string n = e.at(0).get<std::string>();
         auto it = tensors.find(n);
         if (it == tensors.end()) {
@@ -344,257 +439,381 @@ Model build_keras_model_from_json(const std::string& text, const std::string& wh
       }
       return out;
     };
-    std::vector<SymTensor> inputs = endpoints("input_layers");
-    std::vector<SymTensor> outputs = endpoints("output_layers");
-    try {
-      return Model(std::move(inputs), std::move(outputs), model_name);
-    } catch (const IoError&) {
-      throw;
-    } catch (const Error& e) {
-      throw IoError(fmt::format("'{}': {}", where, e.what()));
-    }
+    graph.inputs = endpoints("input_layers");
+    graph.outputs = endpoints("output_layers");
+    return graph;
   } catch (const json::exception& e) {
     throw IoError(fmt::format("'{}': malformed model_config at layer '{}' ({}): {}", where,
                               cur_name, cur_cls, e.what()));
   }
 }
 
-}  // namespace keras_detail
+Model build_keras_model_from_json(const std::string& text, const std::string& where,
+                                  int64_t max_params) {
+  KerasGraph g = build_keras_graph(text, where, max_params);
+  try {
+    return Model(std::move(g.inputs), std::move(g.outputs), g.name);
+  } catch (const IoError&) {
+    throw;
+  } catch (const Error& e) {
+    throw IoError(fmt::format("'{}': {}", where, e.what()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers -> JSON (Keras 2.4 layout, key order as Keras writes it)
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// HDF5
+using ojson = nlohmann::ordered_json;
 
-template <herr_t (*Close)(hid_t)>
-class H5Handle {
- public:
-  H5Handle() = default;
-  explicit H5Handle(hid_t id) : id_(id) {}
-  ~H5Handle() {
-    if (id_ >= 0) Close(id_);
+ojson initializer_json(const Initializer& init) {
+  ojson cfg = ojson::object();
+  switch (init.kind) {
+    case Initializer::Kind::Zeros:
+    case Initializer::Kind::Ones:
+      break;
+    case Initializer::Kind::Constant:
+      cfg["value"] = init.a;
+      break;
+    case Initializer::Kind::RandomUniform:
+      cfg["minval"] = init.a;
+      cfg["maxval"] = init.b;
+      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
+      break;
+    case Initializer::Kind::RandomNormal:
+      cfg["mean"] = init.a;
+      cfg["stddev"] = init.b;
+      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
+      break;
+    default:
+      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
+      break;
   }
-  H5Handle(const H5Handle&) = delete;
-  H5Handle& operator=(const H5Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-};
-
-using H5File = H5Handle<H5Fclose>;
-using H5Dataset = H5Handle<H5Dclose>;
-using H5Space = H5Handle<H5Sclose>;
-using H5Type = H5Handle<H5Tclose>;
-using H5Attr = H5Handle<H5Aclose>;
-using H5Object = H5Handle<H5Oclose>;
-
-// True when `path` ("a/b/c") names an object under `loc` (checked link by link, as H5Lexists
-// needs every intermediate group to exist).
-bool path_exists(hid_t loc, const std::string& path) {
-  std::string prefix;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t slash = path.find('/', start);
-    const std::string part = path.substr(start, slash - start);
-    if (!part.empty()) {
-      prefix += (prefix.empty() ? "" : "/") + part;
-      if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
-    }
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return !prefix.empty();
+  return {{"class_name", init.keras_class_name()}, {"config", cfg}};
 }
 
-// A string attribute (scalar or 1-D; fixed- or variable-length strings). An empty array of any
-// type gives no strings. Throws IoError (prefixed with `what`) otherwise.
-std::vector<std::string> read_string_attr(hid_t obj, const std::string& attr_name,
-                                          const std::string& what) {
-  H5Attr attr(H5Aopen(obj, attr_name.c_str(), H5P_DEFAULT));
-  if (!attr.valid()) throw IoError(fmt::format("{}: cannot open attribute '{}'", what, attr_name));
-  H5Space space(H5Aget_space(attr.get()));
-  H5Type type(H5Aget_type(attr.get()));
-  if (!space.valid() || !type.valid()) {
-    throw IoError(fmt::format("{}: cannot read attribute '{}'", what, attr_name));
-  }
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (n < 0 || n > (1 << 24)) {
-    throw IoError(fmt::format("{}: attribute '{}' has a bad size", what, attr_name));
-  }
-  if (n == 0) return {};
-  if (H5Tget_class(type.get()) != H5T_STRING) {
-    throw IoError(fmt::format("{}: attribute '{}' is not a string", what, attr_name));
-  }
-  std::vector<std::string> out;
-  if (H5Tis_variable_str(type.get()) > 0) {
-    H5Type mem(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
-    if (H5Aread(attr.get(), mem.get(), ptrs.data()) < 0) {
-      throw IoError(fmt::format("{}: cannot read attribute '{}'", what, attr_name));
-    }
-    for (char* p : ptrs) {
-      out.emplace_back(p ? p : "");
-      if (p) H5free_memory(p);
-    }
-  } else {
-    const size_t size = H5Tget_size(type.get());
-    if (size == 0 || size > (size_t{1} << 30) / static_cast<size_t>(n)) {
-      throw IoError(fmt::format("{}: attribute '{}' has a bad string size", what, attr_name));
-    }
-    std::string buf(size * static_cast<size_t>(n), '\0');
-    if (H5Aread(attr.get(), type.get(), buf.data()) < 0) {
-      throw IoError(fmt::format("{}: cannot read attribute '{}'", what, attr_name));
-    }
-    for (hssize_t i = 0; i < n; ++i) {
-      std::string s = buf.substr(static_cast<size_t>(i) * size, size);
-      const size_t nul = s.find('\0');
-      if (nul != std::string::npos) s.resize(nul);
-      while (!s.empty() && s.back() == ' ') s.pop_back();  // space-padded strings
-      out.push_back(std::move(s));
-    }
-  }
-  return out;
+ojson pair_json(const std::array<int64_t, 2>& p) { return ojson::array({p[0], p[1]}); }
+
+const char* padding_json(Padding p) { return p == Padding::Same ? "same" : "valid"; }
+
+ojson base(const Layer& l) {
+  return {{"name", l.name()}, {"trainable", l.trainable()}, {"dtype", "float32"}};
 }
 
-// `weight_names` of a layer group: also accepts the split form weight_names0, weight_names1, ...
-// Returns nullopt-like empty + false when the group has no such attribute.
-bool read_weight_names(hid_t group, const std::string& what, std::vector<std::string>& out) {
-  if (H5Aexists(group, "weight_names") > 0) {
-    out = read_string_attr(group, "weight_names", what);
-    return true;
+ojson layer_config(const Model& model, const Layer& l) {
+  const std::string& cls = l.class_name();
+  if (auto* in = dynamic_cast<const layers::InputLayer*>(&l)) {
+    ojson shape = ojson::array({nullptr});
+    for (int64_t d : in->input_shape().dims()) shape.push_back(d);
+    return {{"batch_input_shape", shape}, {"dtype", "float32"}, {"sparse", false},
+            {"ragged", false}, {"name", l.name()}};
   }
-  bool any = false;
-  for (int i = 0;; ++i) {
-    const std::string key = fmt::format("weight_names{}", i);
-    if (H5Aexists(group, key.c_str()) <= 0) break;
-    for (auto& s : read_string_attr(group, key, what)) out.push_back(std::move(s));
-    any = true;
+  ojson c = base(l);
+  if (auto* conv = dynamic_cast<const layers::Conv2D*>(&l)) {
+    const Conv2DOptions& o = conv->options();
+    c["filters"] = o.filters;
+    c["kernel_size"] = pair_json(o.kernel);
+    c["strides"] = pair_json(o.strides);
+    c["padding"] = padding_json(o.padding);
+    c["data_format"] = "channels_last";
+    c["dilation_rate"] = pair_json(o.dilation);
+    c["groups"] = 1;
+    c["activation"] = o.activation;
+    c["use_bias"] = o.use_bias;
+    c["kernel_initializer"] = initializer_json(o.kernel_initializer);
+    c["bias_initializer"] = initializer_json(o.bias_initializer);
+    c["kernel_regularizer"] = nullptr;
+    c["bias_regularizer"] = nullptr;
+    c["activity_regularizer"] = nullptr;
+    c["kernel_constraint"] = nullptr;
+    c["bias_constraint"] = nullptr;
+    return c;
   }
-  return any;
-}
-
-// The parameter name of a Keras variable name: "conv1/kernel:0" -> "kernel".
-std::string param_name_of(const std::string& var) {
-  std::string s = var.substr(var.rfind('/') == std::string::npos ? 0 : var.rfind('/') + 1);
-  const size_t colon = s.rfind(':');
-  if (colon != std::string::npos) s.resize(colon);
-  return s;
-}
-
-// Reads the float dataset at `path` into `param` (shapes must match exactly).
-void read_param(hid_t file, const std::string& file_path, const std::string& path, Param& param) {
-  auto fail = [&](const std::string& what) -> void {
-    throw IoError(fmt::format("'{}', dataset '{}': {}", file_path, path, what));
-  };
-  H5Dataset d(H5Dopen2(file, path.c_str(), H5P_DEFAULT));
-  if (!d.valid()) fail("cannot open the dataset (not a dataset, or corrupt)");
-  H5Type type(H5Dget_type(d.get()));
-  if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT) fail("not a floating-point dataset");
-  H5Space space(H5Dget_space(d.get()));
-  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-  if (rank < 0 || rank > 8) fail("cannot read its dataspace");
-  std::vector<hsize_t> h(static_cast<size_t>(rank));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), h.data(), nullptr);
-  std::vector<int64_t> dims(h.begin(), h.end());
-  const Shape file_shape(dims);
-  if (!(file_shape == param.value.shape())) {
-    fail(fmt::format("shape {} does not match the parameter '{}' of shape {}",
-                     file_shape.str(), param.name, param.value.shape().str()));
+  if (auto* bn = dynamic_cast<const layers::BatchNormalization*>(&l)) {
+    const BatchNormalizationOptions& o = bn->options();
+    // Keras stores the normalized (positive) axis of the batched input: 3 for images.
+    const int64_t rank = model.output_shape(l).rank() + 1;
+    c["axis"] = ojson::array({o.axis < 0 ? rank + o.axis : o.axis});
+    c["momentum"] = o.momentum;
+    c["epsilon"] = o.epsilon;
+    c["center"] = o.center;
+    c["scale"] = o.scale;
+    c["beta_initializer"] = initializer_json(o.beta_initializer);
+    c["gamma_initializer"] = initializer_json(o.gamma_initializer);
+    c["moving_mean_initializer"] = initializer_json(o.moving_mean_initializer);
+    c["moving_variance_initializer"] = initializer_json(o.moving_variance_initializer);
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+    c["beta_constraint"] = nullptr;
+    c["gamma_constraint"] = nullptr;
+    return c;
   }
-  Tensor t(file_shape, DType::F32);
-  if (t.numel() > 0 &&
-      H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.f32()) < 0) {
-    fail("cannot read the data (truncated or corrupt file)");
+  if (auto* act = dynamic_cast<const layers::Activation*>(&l)) {
+    c["activation"] = act->kind_name();
+    return c;
   }
-  param.value.copy_from(t);
+  if (cls == "ReLU") {
+    c["max_value"] = nullptr;
+    c["negative_slope"] = 0.0;
+    c["threshold"] = 0.0;
+    return c;
+  }
+  if (cls == "Add") return c;
+  if (auto* zp = dynamic_cast<const layers::ZeroPadding2D*>(&l)) {
+    const auto& p = zp->options().padding;
+    c["padding"] = ojson::array({ojson::array({p[0], p[1]}), ojson::array({p[2], p[3]})});
+    c["data_format"] = "channels_last";
+    return c;
+  }
+  if (auto* pool = dynamic_cast<const layers::Pooling2D*>(&l)) {
+    const Pool2DOptions& o = pool->options();
+    c["pool_size"] = pair_json(o.pool_size);
+    c["padding"] = padding_json(o.padding);
+    c["strides"] = pair_json(o.strides[0] == 0 && o.strides[1] == 0 ? o.pool_size : o.strides);
+    c["data_format"] = "channels_last";
+    return c;
+  }
+  if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D" || cls == "Flatten") {
+    c["data_format"] = "channels_last";
+    return c;
+  }
+  if (auto* dense = dynamic_cast<const layers::Dense*>(&l)) {
+    const DenseOptions& o = dense->options();
+    c["units"] = o.units;
+    c["activation"] = o.activation;
+    c["use_bias"] = o.use_bias;
+    c["kernel_initializer"] = initializer_json(o.kernel_initializer);
+    c["bias_initializer"] = initializer_json(o.bias_initializer);
+    c["kernel_regularizer"] = nullptr;
+    c["bias_regularizer"] = nullptr;
+    c["activity_regularizer"] = nullptr;
+    c["kernel_constraint"] = nullptr;
+    c["bias_constraint"] = nullptr;
+    return c;
+  }
+  if (auto* drop = dynamic_cast<const layers::Dropout*>(&l)) {
+    const DropoutOptions& o = drop->options();
+    c["rate"] = o.rate;
+    c["noise_shape"] = nullptr;
+    c["seed"] = o.seed ? ojson(*o.seed) : ojson(nullptr);
+    return c;
+  }
+  throw ConfigError(fmt::format("layer '{}' ({}): no Keras config for this layer class",
+                                l.name(), cls));
 }
 
 }  // namespace
 
-Model load_keras_model(const std::string& path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw IoError(fmt::format("cannot read '{}': no such file", path));
-  }
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw IoError(fmt::format("'{}' is not an HDF5 file", path));
-  H5File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!file.valid()) {
-    throw IoError(fmt::format("cannot open HDF5 file '{}' (truncated or corrupt)", path));
-  }
-  const std::string where = fmt::format("'{}'", path);
-  if (H5Aexists(file.get(), "model_config") <= 0) {
-    throw IoError(fmt::format(
-        "'{}' has no model_config attribute (a weights-only file, or not a Keras model)", path));
-  }
-  const auto config = read_string_attr(file.get(), "model_config", where);
-  if (config.size() != 1) {
-    throw IoError(fmt::format("'{}': model_config is not a single string", path));
-  }
-  Model model = keras_detail::build_keras_model_from_json(config[0], path);
-
-  // Weights: model_weights/<layer>/..., or the root for files laid out without the group.
-  const std::string prefix = path_exists(file.get(), "model_weights") ? "model_weights/" : "";
-  for (const auto& layer : model.layers()) {
-    if (layer->params().empty()) continue;
-    const std::string group_path = prefix + layer->name();
-    if (!path_exists(file.get(), group_path)) {
-      throw IoError(fmt::format("'{}', group '{}': no weights for layer '{}' ({})", path,
-                                group_path, layer->name(), layer->class_name()));
-    }
-    H5Object group(H5Oopen(file.get(), group_path.c_str(), H5P_DEFAULT));
-    if (!group.valid()) {
-      throw IoError(fmt::format("'{}', group '{}': cannot open it", path, group_path));
-    }
-    std::vector<std::string> names;
-    read_weight_names(group.get(), fmt::format("'{}', group '{}'", path, group_path), names);
-    std::set<std::string> loaded;
-    for (const std::string& var : names) {
-      const std::string pname = param_name_of(var);
-      const std::string ds = group_path + "/" + var;
-      Param* param = nullptr;
-      for (Param& p : layer->params()) {
-        if (p.name == pname) param = &p;
+std::string model_config_json(const Model& model) {
+  ojson layers_json = ojson::array();
+  std::set<std::string> consumed;
+  for (const auto& l : model.layers()) {
+    ojson entry;
+    entry["class_name"] = l->class_name();
+    entry["config"] = layer_config(model, *l);
+    entry["name"] = l->name();
+    ojson nodes = ojson::array();
+    const std::vector<std::string> srcs = model.inbound(*l);
+    if (!srcs.empty()) {
+      ojson node = ojson::array();
+      for (const std::string& s : srcs) {
+        node.push_back(ojson::array({s, 0, 0, ojson::object()}));
+        consumed.insert(s);
       }
-      if (!param) {
-        throw IoError(fmt::format("'{}', dataset '{}': layer '{}' ({}) has no parameter '{}'",
-                                  path, ds, layer->name(), layer->class_name(), pname));
-      }
-      std::string found = ds;
-      if (!path_exists(file.get(), found)) {
-        // Tolerate a weight_names entry with or without the ":0" suffix.
-        const std::string alt = var.find(':') != std::string::npos
-                                    ? group_path + "/" + var.substr(0, var.rfind(':'))
-                                    : ds + ":0";
-        if (!path_exists(file.get(), alt)) {
-          throw IoError(fmt::format("'{}', dataset '{}': no such dataset", path, ds));
-        }
-        found = alt;
-      }
-      read_param(file.get(), path, found, *param);
-      loaded.insert(pname);
+      nodes.push_back(node);
     }
-    // Parameters not listed in weight_names: <layer>/<layer>/<param>:0, or without ":0".
-    for (Param& p : layer->params()) {
-      if (loaded.count(p.name)) continue;
-      const std::string ds = group_path + "/" + layer->name() + "/" + p.name + ":0";
-      const std::string alt = group_path + "/" + layer->name() + "/" + p.name;
-      if (path_exists(file.get(), ds)) {
-        read_param(file.get(), path, ds, p);
-      } else if (path_exists(file.get(), alt)) {
-        read_param(file.get(), path, alt, p);
-      } else {
-        throw IoError(fmt::format("'{}', dataset '{}': no such dataset (parameter '{}' of layer "
-                                  "'{}' ({}))",
-                                  path, ds, p.name, layer->name(), layer->class_name()));
-      }
-    }
+    entry["inbound_nodes"] = nodes;
+    layers_json.push_back(entry);
   }
-  return model;
+  ojson inputs = ojson::array(), outputs = ojson::array();
+  for (const auto& l : model.layers()) {
+    if (l->class_name() == "InputLayer") inputs.push_back(ojson::array({l->name(), 0, 0}));
+    if (!consumed.count(l->name())) outputs.push_back(ojson::array({l->name(), 0, 0}));
+  }
+  ojson cfg;
+  cfg["name"] = model.name();
+  cfg["layers"] = layers_json;
+  cfg["input_layers"] = inputs;
+  cfg["output_layers"] = outputs;
+  ojson root;
+  root["class_name"] = "Functional";
+  root["config"] = cfg;
+  return root.dump(-1, ' ', /*ensure_ascii=*/true);  // as Python's json.dumps
 }
+
+std::string training_config_json(Model& model) {
+  const CompileOptions& co = model.compile_options();
+  const LossKind loss = loss_from_name(co.loss);
+  const std::string prefix = loss == LossKind::SparseCategoricalCrossentropy ? "sparse_" : "";
+  ojson metrics = ojson::array();
+  for (const std::string& m : co.metrics) {
+    std::string name = m, fn;
+    if (m == "accuracy" || m == "acc" || m == "categorical_accuracy" ||
+        m == "sparse_categorical_accuracy") {
+      name = "accuracy";
+      fn = loss == LossKind::BinaryCrossentropy ? "binary_accuracy"
+                                                : prefix + "categorical_accuracy";
+    } else {
+      name = "top_k_categorical_accuracy";
+      fn = prefix + "top_k_categorical_accuracy";
+    }
+    metrics.push_back({{"class_name", "MeanMetricWrapper"},
+                       {"config", {{"name", name}, {"dtype", "float32"}, {"fn", fn}}}});
+  }
+  ojson root;
+  root["loss"] = loss_name(loss);
+  root["metrics"] = ojson::array({metrics});
+  root["weighted_metrics"] = nullptr;
+  root["loss_weights"] = nullptr;
+  root["optimizer_config"] = ojson::parse(model.optimizer().config_json());
+  return root.dump(-1, ' ', /*ensure_ascii=*/true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// training_config -> CompileOptions
+
+namespace {
+
+double number_or(const json& c, const char* key, double fallback) {
+  if (!c.contains(key) || c[key].is_null()) return fallback;
+  return c[key].get<double>();
+}
+
+// "Adam", "Custom>Adam", "adam" -> "adam".
+std::string short_class(const std::string& s) {
+  std::string t = s.substr(s.rfind('>') == std::string::npos ? 0 : s.rfind('>') + 1);
+  for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return t;
+}
+
+std::shared_ptr<Optimizer> optimizer_from_json(const json& oc, const std::string& where) {
+  const std::string cls = short_class(oc.at("class_name").get<std::string>());
+  const json c = oc.value("config", json::object());
+  OptimizerCommon common;
+  const json lr = c.contains("learning_rate") ? c["learning_rate"] : c.value("lr", json(0.001));
+  if (lr.is_number()) {
+    common.learning_rate = lr.get<double>();
+  } else if (lr.is_object()) {
+    const std::string s = short_class(lr.at("class_name").get<std::string>());
+    const json sc = lr.value("config", json::object());
+    if (s == "exponentialdecay") {
+      common.schedule = exponential_decay(
+          sc.at("initial_learning_rate").get<double>(), sc.at("decay_steps").get<int64_t>(),
+          sc.at("decay_rate").get<double>(), sc.value("staircase", false));
+    } else if (s == "cosinedecay") {
+      const double target = number_or(sc, "warmup_target", -1.0);
+      common.schedule = cosine_decay(sc.at("initial_learning_rate").get<double>(),
+                                     sc.at("decay_steps").get<int64_t>(), number_or(sc, "alpha", 0.0),
+                                     static_cast<int64_t>(number_or(sc, "warmup_steps", 0.0)),
+                                     target);
+    } else {
+      throw IoError(fmt::format("'{}': training_config: unsupported learning-rate schedule '{}'",
+                                where, lr.at("class_name").get<std::string>()));
+    }
+    common.learning_rate = (*common.schedule)(0);
+  } else {
+    throw IoError(fmt::format("'{}': training_config: bad learning_rate {}", where, lr.dump()));
+  }
+  common.weight_decay = number_or(c, "weight_decay", 0.0);
+  common.clipnorm = number_or(c, "clipnorm", 0.0);
+  common.global_clipnorm = number_or(c, "global_clipnorm", 0.0);
+  common.clipvalue = number_or(c, "clipvalue", 0.0);
+  if (cls == "adam" || cls == "adamw") {
+    AdamOptions o{.common = common};
+    o.beta_1 = number_or(c, "beta_1", o.beta_1);
+    o.beta_2 = number_or(c, "beta_2", o.beta_2);
+    o.epsilon = number_or(c, "epsilon", o.epsilon);
+    o.amsgrad = c.value("amsgrad", false);
+    return cls == "adam" ? Adam(o) : AdamW(o);
+  }
+  if (cls == "sgd") {
+    SGDOptions o{.common = common};
+    o.momentum = number_or(c, "momentum", 0.0);
+    o.nesterov = c.value("nesterov", false);
+    return SGD(o);
+  }
+  if (cls == "rmsprop") {
+    RMSpropOptions o{.common = common};
+    o.rho = number_or(c, "rho", o.rho);
+    o.momentum = number_or(c, "momentum", 0.0);
+    o.epsilon = number_or(c, "epsilon", o.epsilon);
+    o.centered = c.value("centered", false);
+    return RMSprop(o);
+  }
+  throw IoError(fmt::format("'{}': training_config: unsupported optimizer '{}' (Adam, AdamW, SGD, "
+                            "RMSprop)",
+                            where, oc.at("class_name").get<std::string>()));
+}
+
+void collect_metrics(const json& m, std::vector<std::string>& out) {
+  if (m.is_array()) {
+    for (const json& e : m) collect_metrics(e, out);
+    return;
+  }
+  std::string name, fn;
+  if (m.is_string()) {
+    name = m.get<std::string>();
+  } else if (m.is_object()) {
+    const json c = m.value("config", json::object());
+    name = c.value("name", std::string());
+    fn = c.value("fn", std::string());
+    if (name.empty()) name = m.value("class_name", std::string());
+  }
+  auto is = [&](const char* s) { return name == s || fn == s; };
+  std::string key;
+  if (is("top_k_categorical_accuracy") || is("sparse_top_k_categorical_accuracy") ||
+      is("top_k_accuracy")) {
+    key = "top_k_categorical_accuracy";
+  } else if (is("accuracy") || is("acc") || is("categorical_accuracy") ||
+             is("sparse_categorical_accuracy") || name == "CategoricalAccuracy" ||
+             name == "SparseCategoricalAccuracy") {
+    key = "accuracy";
+  }
+  if (!key.empty() && std::find(out.begin(), out.end(), key) == out.end()) out.push_back(key);
+}
+
+}  // namespace
+
+CompileOptions compile_options_from_training_config(const std::string& text,
+                                                    const std::string& where) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    throw IoError(fmt::format("'{}': training_config is not valid JSON: {}", where, e.what()));
+  }
+  try {
+    CompileOptions o;
+    const json& loss = root.at("loss");
+    if (loss.is_string()) {
+      o.loss = loss.get<std::string>();
+    } else if (loss.is_object() && loss.contains("class_name")) {
+      o.loss = loss["class_name"].get<std::string>();
+      const json c = loss.value("config", json::object());
+      if (c.value("from_logits", false)) {
+        throw IoError(fmt::format("'{}': training_config: losses from logits are not supported",
+                                  where));
+      }
+    } else {
+      throw IoError(fmt::format("'{}': training_config: unsupported loss {}", where, loss.dump()));
+    }
+    try {
+      loss_from_name(o.loss);
+    } catch (const ConfigError& e) {
+      throw IoError(fmt::format("'{}': training_config: {}", where, e.what()));
+    }
+    o.metrics.clear();
+    if (root.contains("metrics") && !root["metrics"].is_null()) collect_metrics(root["metrics"], o.metrics);
+    o.optimizer = optimizer_from_json(root.at("optimizer_config"), where);
+    return o;
+  } catch (const json::exception& e) {
+    throw IoError(fmt::format("'{}': malformed training_config: {}", where, e.what()));
+  } catch (const ConfigError& e) {
+    throw IoError(fmt::format("'{}': training_config: {}", where, e.what()));
+  }
+}
+
+}  // namespace keras_detail
 
 }  // namespace resnet

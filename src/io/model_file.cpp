@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "io/atomic_file.h"
+#include "io/model_file_impl.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "train/save_hook.h"
@@ -119,8 +120,10 @@ Reader open_reader(const std::string& path, std::map<std::string, std::string>& 
 std::string param_key(const Layer& l, const Param& p) { return l.name() + "/" + p.name; }
 }  // namespace
 
-void save_weights(Model& model, const std::string& path,
-                  const std::map<std::string, std::string>& attributes, bool include_optimizer) {
+namespace detail {
+
+void save_rnw(Model& model, const std::string& path,
+              const std::map<std::string, std::string>& attributes, bool include_optimizer) {
   Writer w;
   w.raw(kMagic, 4);
   w.u32(kVersion);
@@ -156,13 +159,14 @@ void save_weights(Model& model, const std::string& path,
   write_file_atomic(path, w.bytes());
 }
 
-std::map<std::string, std::string> read_weights_attributes(const std::string& path) {
+std::map<std::string, std::string> read_rnw_attributes(const std::string& path) {
   std::map<std::string, std::string> attrs;
   open_reader(path, attrs);
   return attrs;
 }
 
-std::map<std::string, std::string> load_weights(Model& model, const std::string& path) {
+std::map<std::string, std::string> load_rnw(Model& model, const std::string& path,
+                                            bool restore_optimizer, LoadWeightsReport& report) {
   std::map<std::string, std::string> attrs;
   Reader r = open_reader(path, attrs);
   const uint32_t n = r.u32("tensor count");
@@ -191,9 +195,13 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
     }
   }
   for (const auto& l : model.layers()) {
-    for (Param& p : l->params()) p.value.copy_from(tensors.at(param_key(*l, p)));
+    for (Param& p : l->params()) {
+      p.value.copy_from(tensors.at(param_key(*l, p)));
+      p.value.bump_version();
+    }
+    if (!l->params().empty()) report.loaded.push_back(l->name());
   }
-  if (model.compiled() && attrs.count("optimizer_iterations") &&
+  if (restore_optimizer && model.compiled() && attrs.count("optimizer_iterations") &&
       attrs["optimizer"] == model.optimizer().class_name()) {
     const auto params = model.trainable_params();
     std::vector<std::vector<Optimizer::Slot>> slots(params.size());
@@ -210,13 +218,25 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
     if (complete) {
       model.optimizer().slots() = std::move(slots);
       model.optimizer().set_iterations(std::stoll(attrs["optimizer_iterations"]));
+      report.optimizer_restored = true;
     }
   }
   return attrs;
 }
 
+}  // namespace detail
+
 void save_model_file(Model& model, const std::string& path, bool weights_only) {
-  save_weights(model, path, {}, !weights_only);
+  save_model_file_with_attributes(model, path, weights_only, {});
+}
+
+void save_model_file_with_attributes(Model& model, const std::string& path, bool weights_only,
+                                     const std::map<std::string, std::string>& attributes) {
+  if (is_h5_path(path) && !weights_only) {
+    save_model(model, path, /*include_optimizer=*/true, attributes);
+  } else {
+    save_weights(model, path, attributes, /*include_optimizer=*/!weights_only);
+  }
 }
 
 }  // namespace resnet

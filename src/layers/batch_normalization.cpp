@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "layers/layer_util.h"
 
 namespace resnet::layers {
@@ -55,12 +58,19 @@ Tensor BatchNormalization::forward(const std::vector<Tensor>& inputs, Mode mode)
 
   const bool batch_stats = mode == Mode::Training && trainable_;
   Tensor y, mean, var;
+  if (mode == Mode::Training) synced_ = false;
   if (batch_stats) {
-    y = ops::batchnorm_forward_training(x, gamma, beta, o_.epsilon, mean, var);
-    mean = ops::plain(mean);
-    var = ops::plain(var);
+    double m = static_cast<double>(x.numel() / c);
+    if (sync_) {
+      y = forward_synced(x, mean, var);
+      m = sync_count_;
+      synced_ = true;
+    } else {
+      y = ops::batchnorm_forward_training(x, gamma, beta, o_.epsilon, mean, var);
+      mean = ops::plain(mean);
+      var = ops::plain(var);
+    }
     // Keras: moving -= (moving - batch) * (1 - momentum), with the unbiased batch variance.
-    const int64_t m = x.numel() / c;
     const double bessel = m > 1 ? static_cast<double>(m) / static_cast<double>(m - 1) : 1.0;
     const float decay = static_cast<float>(1.0 - o_.momentum);
     if (!moving_mean.value.is_plain()) moving_mean.value = ops::plain(moving_mean.value).clone();
@@ -93,6 +103,7 @@ Tensor BatchNormalization::forward(const std::vector<Tensor>& inputs, Mode mode)
 std::vector<Tensor> BatchNormalization::backward(const Tensor& dy,
                                                  const std::vector<bool>& need_dx) {
   require_saved(x_.defined(), where());
+  if (synced_ && !stats_fixed_) return backward_synced(dy, need_dx);
   Tensor dx, dgamma, dbeta;
   ops::batchnorm_backward(dy, x_, param("gamma").value, mean_, var_, o_.epsilon, stats_fixed_, dx,
                           dgamma, dbeta);
@@ -104,6 +115,91 @@ std::vector<Tensor> BatchNormalization::backward(const Tensor& dy,
   }
   std::vector<Tensor> out(1);
   if (needs_dx(need_dx, 0)) out[0] = dx;
+  return out;
+}
+
+// SyncBN forward: per-channel mean and M2 of this process's samples (double precision), combined
+// over every process by the BatchNormSync, then normalized with those global statistics.
+Tensor BatchNormalization::forward_synced(const Tensor& x, Tensor& mean, Tensor& var) {
+  const Tensor xp = ops::plain(x);
+  const int64_t c = param("gamma").value.numel();
+  const int64_t m = xp.numel() / c;
+  const float* px = xp.f32();
+  std::vector<double> mu(c, 0.0), m2(c, 0.0);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < c; ++j) mu[j] += px[i * c + j];
+  }
+  for (int64_t j = 0; j < c; ++j) mu[j] /= static_cast<double>(std::max<int64_t>(m, 1));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < c; ++j) {
+      const double d = px[i * c + j] - mu[j];
+      m2[j] += d * d;
+    }
+  }
+  double count = static_cast<double>(m);
+  sync_->combine_moments(count, mu, m2);
+  if (!(count > 0)) throw ShapeError(fmt::format("{}: synchronized batch of no samples", where()));
+  mean = Tensor::empty(Shape{c});
+  var = Tensor::empty(Shape{c});
+  for (int64_t j = 0; j < c; ++j) {
+    mean.f32()[j] = static_cast<float>(mu[j]);
+    var.f32()[j] = static_cast<float>(m2[j] / count);
+  }
+  sync_count_ = count;
+  return ops::batchnorm_forward_inference(x, param("gamma").value, param("beta").value, mean, var,
+                                          o_.epsilon);
+}
+
+// SyncBN backward: with xhat = (x - mean) * invstd over the global batch of N samples,
+//   dx = gamma * invstd * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N)
+// where both sums run over every process; dgamma and dbeta keep this process's sums (the
+// gradient reduction of the data-parallel step adds them up).
+std::vector<Tensor> BatchNormalization::backward_synced(const Tensor& dy,
+                                                        const std::vector<bool>& need_dx) {
+  const Tensor xp = ops::plain(x_);
+  const Tensor dyp = ops::plain(dy);
+  const Tensor gamma_t = ops::plain(param("gamma").value);
+  const int64_t c = gamma_t.numel();
+  const int64_t m = xp.numel() / c;
+  const float* px = xp.f32();
+  const float* pdy = dyp.f32();
+  const float* gm = gamma_t.f32();
+  std::vector<double> invstd(c), sums(2 * c, 0.0);
+  for (int64_t j = 0; j < c; ++j) invstd[j] = 1.0 / std::sqrt(double(var_.f32()[j]) + o_.epsilon);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < c; ++j) {
+      const double g = pdy[i * c + j];
+      sums[j] += g;
+      sums[c + j] += g * (px[i * c + j] - mean_.f32()[j]) * invstd[j];
+    }
+  }
+  Tensor dbeta = Tensor::empty(Shape{c});
+  Tensor dgamma = Tensor::empty(Shape{c});
+  for (int64_t j = 0; j < c; ++j) {
+    dbeta.f32()[j] = static_cast<float>(sums[j]);
+    dgamma.f32()[j] = static_cast<float>(sums[c + j]);
+  }
+  sync_->sum(sums);
+  std::vector<Tensor> out(1);
+  if (needs_dx(need_dx, 0)) {
+    Tensor dx = Tensor::empty(xp.shape());
+    float* pdx = dx.f32();
+    const double n = sync_count_;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < c; ++j) {
+        const double xhat = (px[i * c + j] - mean_.f32()[j]) * invstd[j];
+        pdx[i * c + j] = static_cast<float>(gm[j] * invstd[j] *
+                                            (pdy[i * c + j] - sums[j] / n - xhat * sums[c + j] / n));
+      }
+    }
+    out[0] = dx;
+  }
+  if (trainable_) {
+    Param& gamma = param("gamma");
+    Param& beta = param("beta");
+    if (gamma.trainable) store_grad(gamma, dgamma);
+    if (beta.trainable) store_grad(beta, dbeta);
+  }
   return out;
 }
 

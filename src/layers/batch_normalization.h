@@ -13,11 +13,25 @@
 // gamma (beta) is always created; with scale (center) false it stays 1 (0) and is not trainable.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "resnet/layers.h"
 
 namespace resnet::layers {
+
+// Synchronized batch normalization across processes (data-parallel training; src/dist/
+// implements it over MPI). Both calls are collectives: every process calls them in the same order.
+class BatchNormSync {
+ public:
+  virtual ~BatchNormSync() = default;
+  // In: this process's sample count, per-channel mean and M2 (sum of squared deviations from that
+  // mean). Out: the same over the samples of every process, identical on every process.
+  virtual void combine_moments(double& count, std::vector<double>& mean,
+                               std::vector<double>& m2) = 0;
+  // Element-wise sums over every process, in place.
+  virtual void sum(std::vector<double>& values) = 0;
+};
 
 class BatchNormalization : public Layer {
  public:
@@ -32,12 +46,21 @@ class BatchNormalization : public Layer {
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
   void clear_saved() override;
+  // With a BatchNormSync, Training-mode batch statistics and the matching backward terms cover
+  // the samples of every process (SyncBN); null (the default): this batch only, unchanged.
+  void set_sync(std::shared_ptr<BatchNormSync> sync) { sync_ = std::move(sync); }
 
  private:
+  Tensor forward_synced(const Tensor& x, Tensor& mean, Tensor& var);
+  std::vector<Tensor> backward_synced(const Tensor& dy, const std::vector<bool>& need_dx);
+
   BatchNormalizationOptions o_;
   // Saved in Training mode: input, the statistics used, and whether they were batch statistics.
   Tensor x_, mean_, var_;
   bool stats_fixed_ = false;
+  std::shared_ptr<BatchNormSync> sync_;
+  bool synced_ = false;      // the last Training forward used synchronized statistics
+  double sync_count_ = 0.0;  // ... over this many samples (all processes)
 };
 
 }  // namespace resnet::layers

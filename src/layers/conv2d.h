@@ -28,10 +28,10 @@ class Conv2D : public Layer {
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
   void clear_saved() override;
-
- private:
   // Geometry for a batch of n samples of per-sample shape (H, W, C); throws ShapeError.
   ops::ConvGeom geometry(int64_t n, const Shape& sample) const;
+
+ private:
 
   Conv2DOptions o_;
   ActivationKind act_;

@@ -130,4 +130,22 @@ Tensor dense_backward_data(const Tensor& dy, const Tensor& w);
 void dense_backward_weights(const Tensor& x, const Tensor& dy, bool with_bias, Tensor& dw,
                             Tensor& db);
 
+// ---------------------------------------------------------------------------------------------
+// Fused inference ops (used by Model's inference plan, src/graph/inference_plan.cpp).
+//
+// y = relu?(conv(x, w) + b + residual?): a convolution with an optional bias, then optionally the
+// sum with `residual` (N,OH,OW,F; undefined for none), then optionally ReLU - in one oneDNN
+// primitive (sum and eltwise post-ops, prop_kind forward_inference); the ref backend runs the
+// unfused ops. With `reuse_residual` the caller hands residual over: the result may be written
+// into its storage (the only op that may modify an input, and only when asked to).
+Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
+                            const Tensor& residual, bool relu, bool reuse_residual = false);
+// Folds inference-mode batch norm into the preceding convolution (kernel HWIO, F = last axis):
+// s = gamma / sqrt(var + eps), w_out = w * s, b_out = (b - mean) * s + beta (b undefined: 0).
+// Computed in double; w_out/b_out are (re)allocated plain when their shapes differ, then
+// overwritten and their versions bumped (so cached reorders of them are refreshed).
+void fold_batchnorm(const Tensor& w, const Tensor& b, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& mean, const Tensor& var, double eps, Tensor& w_out,
+                    Tensor& b_out);
+
 }  // namespace resnet::ops

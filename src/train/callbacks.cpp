@@ -246,6 +246,7 @@ class ModelCheckpointCallback : public Callback {
   }
 
   void on_epoch_end(int epoch, const Logs& logs, TrainContext& ctx) override {
+    if (!ctx.write_files) return;  // data-parallel fit: rank 0 writes
     Model& model = model_of(ctx, "ModelCheckpoint");
     const std::string path = format_checkpoint_path(o_.filepath, epoch + 1, logs);
     if (o_.save_best_only) {
@@ -426,6 +427,7 @@ class CSVLoggerCallback : public Callback {
       row += it != logs.end() ? python_float_repr(it->second) : std::string("NA");
     }
     rows_.push_back(std::move(row));
+    if (!ctx.write_files) return;  // data-parallel fit: rank 0 writes
 
     std::string text = "epoch";
     for (const std::string& k : keys_) {

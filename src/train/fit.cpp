@@ -8,7 +8,10 @@
 #include <iostream>
 #include <numeric>
 
+#include "dist/comm.h"
+#include "dist/data_parallel.h"
 #include "ops/ops.h"
+#include "resnet/dist.h"
 #include "resnet/model.h"
 #include "train/train_state.h"
 
@@ -185,7 +188,20 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   }
   train.validate();
   TrainState& st = *train_;
-  std::ostream* out = o.out ? o.out : &std::cout;
+  // Data-parallel fit (docs/distributed.md): rank 0 prints and writes, the others stay quiet.
+  std::unique_ptr<dist::detail::DataParallel> dp;
+  if (dist::active()) {
+    if (o.batch_size < dist::size()) {
+      throw ConfigError(fmt::format("fit: the global batch size {} is smaller than the number of "
+                                    "ranks {}; every rank needs at least one sample per batch",
+                                    o.batch_size, dist::size()));
+    }
+    dp = std::make_unique<dist::detail::DataParallel>(*this, o.sync_bn);
+    dp->broadcast_parameters();
+  }
+  std::ostream quiet(nullptr);
+  std::ostream* out = dist::rank() != 0 ? &quiet : o.out ? o.out : &std::cout;
+  const int verbose = dist::rank() != 0 ? 0 : o.verbose;
   const bool tty = is_terminal(out);
 
   Dataset train_part = train;
@@ -200,12 +216,60 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   if (train_part.size() == 0) throw ConfigError("fit: no training samples");
   if (val != nullptr) val->validate();
 
-  BatchLoader loader(train_part, o.batch_size, o.preprocess, o.augment, o.seed, o.data_workers);
+  // Each rank loads batches of its shard size (the first batch_size % ranks ranks take one more).
+  int64_t local_batch = o.batch_size;
+  if (dp) {
+    const auto [lo, hi] = dist::detail::shard_range(o.batch_size, dist::rank(), dist::size());
+    local_batch = hi - lo;
+  }
+  BatchLoader loader(train_part, local_batch, o.preprocess, o.augment, o.seed, o.data_workers);
+  int64_t steps_per_epoch = loader.batches_in_epoch();
+  if (dp) {
+    const int64_t n = train_part.size();
+    steps_per_epoch = n / o.batch_size + (n % o.batch_size >= dist::size() ? 1 : 0);
+  }
   TrainContext ctx{.model = this,
                    .optimizer = st.optimizer.get(),
                    .epochs = o.epochs,
-                   .steps_per_epoch = loader.batches_in_epoch(),
-                   .out = out};
+                   .steps_per_epoch = steps_per_epoch,
+                   .out = out,
+                   .write_files = dist::rank() == 0};
+  // One synchronous data-parallel step: local forward/backward on this rank's shard with the loss
+  // gradient weighted by the shard's share, gradients averaged over ranks (overlapped with
+  // backward), the same update everywhere; returns the global mean loss, adds the global metric
+  // sums and sets `n` to the global batch size.
+  int64_t dp_steps_done = 0;
+  auto dp_step = [&](const Batch& b, int64_t global_n, Logs& sums, int64_t& n) {
+    Tensor output = forward(b.x, Mode::Training);
+    LossValue lv = batch_loss(st, output, b.y);
+    const double scale = dp->grad_scale(global_n);
+    if (scale != 1.0) {
+      Tensor g = ops::plain(lv.grad).clone();
+      for (float& v : g.span<float>()) v = static_cast<float>(v * scale);
+      lv.grad = g;
+    }
+    if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
+    dp->reducer().begin_step();
+    try {
+      backward(lv.grad);
+    } catch (...) {
+      if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+      throw;
+    }
+    if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+    dp->reducer().finish();
+    st.optimizer->apply(trainable_params());
+    Logs local;
+    add_metrics(st, output, b.y, local);
+    std::vector<double> v = {lv.loss * static_cast<double>(n), static_cast<double>(n)};
+    for (const auto& [k, x] : local) v.push_back(x);
+    dp->sum_stats(v);
+    size_t i = 2;
+    for (const auto& [k, x] : local) sums[k] += v[i++];
+    n = static_cast<int64_t>(v[1]);
+    dist::detail::maybe_inject_failure(++dp_steps_done);
+    return v[0] / v[1];
+  };
   for (auto& cb : o.callbacks) cb->on_train_begin(ctx);
 
   History history;
@@ -220,9 +284,11 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       }
     }
     for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, ctx);
+    std::vector<int64_t> global_sizes;  // data-parallel: the global size of every batch
+    if (dp) idx = dp->shard_order(idx, o.batch_size, global_sizes);
     loader.start_epoch(std::move(idx), epoch);
-    const int64_t steps = loader.batches_in_epoch();
-    if (o.verbose > 0) {
+    const int64_t steps = dp ? static_cast<int64_t>(global_sizes.size()) : loader.batches_in_epoch();
+    if (verbose > 0) {
       *out << "Epoch " << epoch + 1 << "/" << o.epochs << "\n";
       out->flush();
     }
@@ -234,8 +300,9 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     Logs logs;
     Batch b;
     while (loader.next(b)) {
-      const int64_t n = b.x.shape()[0];
-      const double loss = train_step(b.x, b.y, &sums);
+      int64_t n = b.x.shape()[0];
+      const double loss = dp ? dp_step(b, global_sizes.at(step), sums, n)
+                             : train_step(b.x, b.y, &sums);
       loss_sum += loss * n;
       seen += n;
       ++step;
@@ -245,7 +312,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       if (!std::isfinite(loss)) logs["loss"] = loss;
       for (auto& cb : o.callbacks) cb->on_batch_end(epoch, step, logs, ctx);
       if (ctx.stop_training) break;
-      if (o.verbose == 1 && tty && step < steps &&
+      if (verbose == 1 && tty && step < steps &&
           std::chrono::duration<double>(Clock::now() - last_draw).count() > 0.2) {
         *out << "\r" << progress_line(step, steps, seconds_since(t0), logs, order, true)
              << std::flush;
@@ -253,6 +320,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       }
     }
     const double elapsed = seconds_since(t0);
+    if (dp) dp->average_buffers();  // per-rank BN moving statistics -> one model on every rank
     if (o.update_bn && !ctx.stop_training) {
       update_bn(*this, train_part, {.batch_size = o.batch_size, .preprocess = o.preprocess,
                                     .data_workers = o.data_workers});
@@ -261,11 +329,11 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       Logs v = evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
       for (const auto& [k, x] : v) logs["val_" + k] = x;
     }
-    if (o.verbose == 1) {
+    if (verbose == 1) {
       *out << (tty ? "\r" : "") << progress_line(step, steps, elapsed, logs, order, false)
            << (tty ? "\x1b[K" : "") << "\n";
       out->flush();
-    } else if (o.verbose == 2) {
+    } else if (verbose == 2) {
       std::string line = fmt::format("{}/{} - {:.0f}s", step, steps, elapsed);
       for (const std::string& k : order) {
         if (logs.count(k)) line += fmt::format(" - {}: {}", k, format_metric(logs.at(k)));

@@ -1,8 +1,9 @@
 // How training code saves a model (ModelCheckpoint, `resnet train --out`): one entry point, so the
-// file format can change in one place (src/io/model_file.cpp).
+// file format is chosen in one place (src/io/model_file.cpp).
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -11,8 +12,15 @@
 
 namespace resnet {
 
-// Saves `model` to `path` atomically: weights, and (unless weights_only) the optimizer state.
+// Saves `model` to `path` atomically. A path ending in .h5 gets a Keras HDF5 model file
+// (save_model: config, weights, optimizer state) or, with weights_only, a Keras save_weights file;
+// any other path gets resnet.cpp's .rnw weights file (with the optimizer state unless
+// weights_only).
 void save_model_file(Model& model, const std::string& path, bool weights_only);
+// The same, storing resnet.cpp's attributes (zoo_model, input_shape, classes, preprocess,
+// class_names, epoch) with the model (as "resnet_" root attributes in .h5 files).
+void save_model_file_with_attributes(Model& model, const std::string& path, bool weights_only,
+                                     const std::map<std::string, std::string>& attributes);
 
 // The signature of save_model_file.
 using SaveModelFn = std::function<void(Model& model, const std::string& path, bool weights_only)>;

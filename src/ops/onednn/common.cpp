@@ -183,6 +183,7 @@ memory temp_memory(const memory::desc& md) {
 }
 
 void reorder(const memory& src, const memory& dst) {
+  profile::Scope timed("reorder");
   const memory::desc src_md = src.get_desc(), dst_md = dst.get_desc();
   auto prim = cached<dnnl::reorder>(Key("reorder") << src_md << dst_md,
                                     [&] { return dnnl::reorder(src, dst); });
@@ -204,17 +205,34 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
       (Key("weights") << static_cast<int64_t>(w.storage_id()) << user_md << want).str();
   const uint64_t version = w.version();
   Caches& c = caches();
+  bool cache_it = true;
   {
     std::lock_guard lock(c.mu);
     auto it = c.weights.find(key);
-    if (it != c.weights.end() && it->second.version == version) return it->second.mem;
+    if (it != c.weights.end()) {
+      if (it->second.version == version && it->second.mem) return it->second.mem;
+      if (it->second.version != version) {
+        // The weights changed since their last use (training: every step). A cached copy would
+        // be used once and cost resident memory (for ResNet-50, ~100 MB per weight layout), so
+        // reorder into a temporary and leave a marker; a second use at the same version (the
+        // weights stopped changing: evaluation, inference) caches again.
+        c.weight_bytes -= it->second.mem ? it->second.mem.get_desc().get_size() : 0;
+        it->second = Caches::Weights{version, memory()};
+        cache_it = false;
+      }
+    }
+  }
+  if (!cache_it) {
+    memory tmp = temp_memory(want);
+    reorder(mem_over(w, user_md), tmp);
+    return tmp;
   }
   memory dst(want, engine());
   reorder(mem_over(w, user_md), dst);
   std::lock_guard lock(c.mu);
   auto it = c.weights.find(key);
   if (it != c.weights.end()) {
-    c.weight_bytes -= it->second.mem.get_desc().get_size();
+    c.weight_bytes -= it->second.mem ? it->second.mem.get_desc().get_size() : 0;
     c.weights.erase(it);
   }
   if (c.weight_bytes + want.get_size() > kMaxCachedWeightBytes) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "ops/ops.h"
+#include "ops/profile.h"
 #include "resnet/error.h"
 #include "resnet/tensor.h"
 
@@ -88,8 +89,10 @@ memory as_md(const Tensor& t, const memory::desc& want);
 void reorder(const memory& src, const memory& dst);
 
 // Weights `w` (stored as `user_md`, e.g. hwio) as memory with descriptor `want`. The reordered
-// copy is cached per (storage, version, want): it is made once after each optimizer update
-// (which bumps the version), not on every call.
+// copy is cached per (storage, want) and version: made once while the weights do not change
+// (inference, evaluation). Weights found changed since their last use (training: every step)
+// are reordered into temp_memory instead, so training keeps no resident copies; a second use at
+// the same version caches again.
 memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory::desc& want);
 
 // A plain output that a primitive may want in another layout: `mem()` is what the primitive
@@ -142,6 +145,7 @@ std::shared_ptr<const T> cached(const Key& key, Make&& make) {
 template <class F, class Ctx>
 auto guarded(const char* op, Ctx&& context, F&& f) -> decltype(f()) {
   try {
+    profile::Scope timed(op);
     TempScope temps;
     return f();
   } catch (const dnnl::error& e) {

@@ -60,6 +60,28 @@ std::shared_ptr<const ConvFwd> conv_fwd(const ConvGeom& g, bool with_bias) {
   });
 }
 
+// Inference convolution with post-ops: [sum(1)] then [relu]. The sum post-op adds what dst holds
+// before the call (the residual, copied or reused there).
+std::shared_ptr<const ConvFwd> conv_fwd_fused(const ConvGeom& g, bool with_bias, bool sum,
+                                              bool relu) {
+  Key key = conv_key("conv_fwd_fused", g, with_bias);
+  key << int64_t{sum} << int64_t{relu};
+  return cached<ConvFwd>(key, [&] {
+    const ConvDims d = conv_dims(g);
+    const memory::desc bias_md = with_bias ? tagged_md(d.bias, tag::x) : memory::desc();
+    convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_md(d.src),
+        any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r);
+    dnnl::post_ops po;
+    if (sum) po.append_sum(1.0f);
+    if (relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    convolution_forward::primitive_desc pd(desc, attr, engine());
+    return ConvFwd{pd, convolution_forward(pd)};
+  });
+}
+
 struct ConvBwdData {
   convolution_backward_data::primitive_desc pd;
   convolution_backward_data prim;
@@ -117,6 +139,40 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
                                              {DNNL_ARG_WEIGHTS, weights_mem},
                                              {DNNL_ARG_DST, mem_over(y, conv->pd.dst_desc())}};
+        if (b.defined()) args.emplace(DNNL_ARG_BIAS, as_md(b, conv->pd.bias_desc()));
+        execute(conv->prim, args);
+        return y;
+      });
+}
+
+Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
+                            const Tensor& residual, bool relu, bool reuse_residual) {
+  const char* op = "conv2d_forward_fused";
+  expect_shape(op, "input", x, x_shape(g));
+  expect_shape(op, "kernel", w, w_shape(g));
+  if (b.defined()) expect_shape(op, "bias", b, Shape{g.f});
+  if (residual.defined()) expect_shape(op, "residual", residual, y_shape(g));
+  return guarded(
+      op,
+      [&] {
+        return fmt::format("{} x={} w={} b={} residual={} relu={}", g.str(), describe(x),
+                           describe(w), describe(b), describe(residual), relu);
+      },
+      [&] {
+        auto conv = conv_fwd_fused(g, b.defined(), residual.defined(), relu);
+        const memory::desc dst_md = conv->pd.dst_desc();
+        memory src_mem = as_md(x, conv->pd.src_desc());
+        memory weights_mem = cached_weights(w, user_weights_md(w, g), conv->pd.weights_desc());
+        Tensor y;
+        if (residual.defined() && reuse_residual && md_of(residual) == dst_md) {
+          y = residual;  // handed over by the caller: accumulate in place
+        } else {
+          y = make_output(y_shape(g), dst_md);
+          if (residual.defined()) reorder(mem_over(residual, md_of(residual)), mem_over(y, dst_md));
+        }
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
+                                             {DNNL_ARG_WEIGHTS, weights_mem},
+                                             {DNNL_ARG_DST, mem_over(y, dst_md)}};
         if (b.defined()) args.emplace(DNNL_ARG_BIAS, as_md(b, conv->pd.bias_desc()));
         execute(conv->prim, args);
         return y;

@@ -20,6 +20,8 @@ int num_threads();
 Tensor to_plain(const Tensor& t);
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g);
+Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
+                            const Tensor& residual, bool relu, bool reuse_residual);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g);
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const ConvGeom& g, bool with_bias,
                              Tensor& dw, Tensor& db);

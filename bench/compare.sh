@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Same model, batch and thread count in resnet.cpp (`resnet bench`), PyTorch
+# (bench/compare_torch.py, NCHW and channels_last, the better one counts) and ONNX Runtime
+# (bench/compare_ort.js on an ONNX file of the same model), back to back, best of --reps runs
+# each; prints a Markdown table with the ratios the performance issue asks for:
+#   training img/s vs PyTorch (tutorial ResNet-50 @64 and ResNet-50 @224, batch 32),
+#   training peak RSS vs PyTorch, inference img/s vs ONNX Runtime (batch 1 and 32, @64 and @224).
+# The ONNX file is the PyTorch model exported with torch.onnx.export (opset 13): the same
+# architecture, and ORT's own graph optimizations (BN folding, fusions) apply to it.
+#
+# Usage: bench/compare.sh [--only train64,train224,infer64,infer224] [--threads N] [--reps R]
+#                         [--steps K] [--steps224 K] [--build DIR] [--out FILE.md]
+# Needs /usr/bin/python3 with torch/torchvision and onnxruntime-node under .deps/ort
+# (scripts/setup.sh). The @224 training runs take minutes on 2 cores: use --only/--steps224.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+only="train64,train224,infer64,infer224"
+threads="$(nproc)"
+reps=3
+steps=10
+steps224=3
+build="$root/build"
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --only) only="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --reps) reps="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --steps224) steps224="$2"; shift 2 ;;
+    --build) build="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+resnet="$build/resnet"
+[[ -x "$resnet" ]] || { echo "compare.sh: $resnet not built (cmake --build $build --target resnet_cli)" >&2; exit 2; }
+py=/usr/bin/python3
+have_ort=1
+[[ -d "$root/.deps/ort/node_modules/onnxruntime-node" ]] && command -v node >/dev/null || have_ort=0
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# field FILE KEY: a value from the JSON object a run printed on stdout
+field() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# best RUNS...: runs the command R times; prints "best_img_s min_peak_rss_mb"
+best() {
+  local b=0 r=1e12 i v m
+  for ((i = 0; i < reps; ++i)); do
+    if ! "$@" > "$tmp/run.json" 2> "$tmp/run.err"; then
+      echo "compare.sh: failed: $* ($(tail -1 "$tmp/run.err"))" >&2
+      echo "nan nan"; return
+    fi
+    v=$(field "$tmp/run.json" img_per_s); m=$(field "$tmp/run.json" peak_rss_mb)
+    b=$("$py" -c "print(max($b, $v))"); r=$("$py" -c "print(min($r, $m))")
+  done
+  echo "$b $r"
+}
+
+ratio() { "$py" -c "import math; a,b=float('$1'),float('$2'); print('n/a' if math.isnan(a) or math.isnan(b) or b == 0 else f'{a/b:.2f}x')"; }
+num() { "$py" -c "import math; a=float('$1'); print('n/a' if math.isnan(a) else f'{a:.${2:-1}f}')"; }
+
+onnx_file() {  # model size -> path of an ONNX file exported from PyTorch
+  local model=$1 size=$2 f="$tmp/$1_$2.onnx"
+  if [[ ! -f "$f" ]]; then
+    "$py" "$root/bench/compare_torch.py" --model "$model" --size "$size" --export "$f" 2>/dev/null
+  fi
+  echo "$f"
+}
+
+rows=()
+header="| run | resnet.cpp img/s | PyTorch img/s (NCHW / ch-last) | ORT img/s | resnet.cpp / PyTorch | resnet.cpp / ORT | peak RSS resnet.cpp / PyTorch MB | RSS ratio |"
+echo "load before: $(uptime)" >&2
+
+train_row() {  # label torch_model zoo size classes steps
+  local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 k=$6
+  read -r ri rm < <(best "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)
+  read -r tn tnm < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)
+  read -r tc tcm < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)
+  local tb tbm
+  if "$py" -c "import sys; sys.exit(0 if float('$tn') >= float('$tc') else 1)"; then tb=$tn; tbm=$tnm; else tb=$tc; tbm=$tcm; fi
+  rows+=("| train $label b32 | $(num "$ri" 2) | $(num "$tn" 2) / $(num "$tc" 2) | - | $(ratio "$ri" "$tb") | - | $(num "$rm" 0) / $(num "$tbm" 0) | $(ratio "$rm" "$tbm") |")
+  echo "${rows[-1]}" >&2
+}
+
+infer_row() {  # label torch_model zoo size classes batch steps
+  local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 b=$6 k=$7
+  read -r ri rm < <(best "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)
+  read -r tn _ < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)
+  read -r tc _ < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)
+  local oi=nan
+  if [[ $have_ort == 1 ]]; then
+    read -r oi _ < <(best node "$root/bench/compare_ort.js" "$(onnx_file "$tm" "$size")" --batch "$b" --size "$size" --threads "$threads" --steps "$k" --warmup 2)
+  fi
+  local tb; tb=$("$py" -c "print(max(float('$tn'), float('$tc')))")
+  rows+=("| infer $label b$b | $(num "$ri" 1) | $(num "$tn" 1) / $(num "$tc" 1) | $(num "$oi" 1) | $(ratio "$ri" "$tb") | $(ratio "$ri" "$oi") | - | - |")
+  echo "${rows[-1]}" >&2
+}
+
+IFS=, read -ra parts <<< "$only"
+for p in "${parts[@]}"; do
+  case "$p" in
+    train64) train_row "tutorial@64" tutorial resnet50-tutorial 64 6 "$steps" ;;
+    train224) train_row "ResNet-50@224" resnet50 resnet50 224 1000 "$steps224" ;;
+    infer64)
+      infer_row "tutorial@64" tutorial resnet50-tutorial 64 6 1 $((steps * 5))
+      infer_row "tutorial@64" tutorial resnet50-tutorial 64 6 32 "$steps" ;;
+    infer224)
+      infer_row "ResNet-50@224" resnet50 resnet50 224 1000 1 "$steps"
+      infer_row "ResNet-50@224" resnet50 resnet50 224 1000 32 "$steps224" ;;
+    *) echo "compare.sh: unknown run '$p' (train64, train224, infer64, infer224)" >&2; exit 2 ;;
+  esac
+done
+echo "load after: $(uptime)" >&2
+
+{
+  echo "threads $threads, best of $reps runs each, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo
+  echo "$header"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} | tee ${out:+"$out"}

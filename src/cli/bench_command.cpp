@@ -1,0 +1,424 @@
+// `resnet bench`: throughput, FLOP rate, peak memory and (with --profile) where the time goes, for
+// one zoo model at one batch size, training or inference, on random data.
+//
+// Conventions (also in docs/performance.md):
+// - A step is one train_step (forward, loss, backward, optimizer update) or one inference
+//   forward. img/s = batch / median step time; ms/step is the median (and the mean is printed).
+// - FLOPs count convolutions and Dense layers only (2 * multiply-adds); a training step counts
+//   3x the forward FLOPs (forward, backward data, backward weights).
+// - Peak: the FP32 rate of a measured FMA loop (independent vector FMAs on every thread, best of
+//   several runs; AVX-512 when the CPU has it, else AVX2/FMA), and for reference the rate implied
+//   by the CPU flags (cores x FLOP/cycle x clock).
+// - Peak RSS: VmHWM from /proc/self/status (the process high-water mark, model build included).
+#include <fmt/format.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "cli/commands.h"
+#include "ops/ops.h"
+#include "ops/profile.h"
+#include "resnet/error.h"
+#include "resnet/models.h"
+#include "resnet/optim.h"
+
+namespace resnet::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak FP32 rate.
+
+#if defined(__x86_64__)
+// 12 independent accumulator chains hide the FMA latency (4 cycles) on two FMA pipes.
+__attribute__((target("avx512f"))) double fma_loop_avx512(int64_t iters) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, s);
+  volatile float sink = lanes[0];
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t iters) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, s);
+  volatile float sink = lanes[0];
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 8 * 2;
+}
+#endif
+
+struct Peak {
+  double measured_gflops = 0;  // FMA loop on `threads` threads
+  double flags_gflops = 0;     // threads x FLOP/cycle x clock (/proc/cpuinfo)
+  std::string isa;             // "avx512", "avx2", "scalar"
+  int flop_per_cycle = 0;
+  double ghz = 0;
+};
+
+double cpuinfo_ghz() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  double best = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu MHz", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) best = std::max(best, std::atof(line.c_str() + colon + 1));
+    }
+  }
+  return best / 1000.0;
+}
+
+Peak measure_peak(int threads) {
+  Peak p;
+  p.ghz = cpuinfo_ghz();
+#if defined(__x86_64__)
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  p.isa = avx512 ? "avx512" : avx2 ? "avx2" : "scalar";
+  // Two FMA pipes of the vector width (Zen 4 splits 512-bit ops into two 256-bit halves, so the
+  // measured loop, not this table, is the number to trust).
+  p.flop_per_cycle = avx512 ? 64 : avx2 ? 32 : 8;
+  if (avx512 || avx2) {
+    const int64_t iters = 2'000'000;
+    for (int rep = 0; rep < 5; ++rep) {
+      double flop = 0;
+      const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : flop)
+      { flop += avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters); }
+      p.measured_gflops = std::max(p.measured_gflops, flop / seconds_since(t0) / 1e9);
+    }
+  }
+#else
+  p.isa = "scalar";
+  p.flop_per_cycle = 2;
+#endif
+  p.flags_gflops = threads * p.flop_per_cycle * p.ghz;
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int64_t vm_hwm_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+int64_t vm_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return 0;
+}
+
+// Forward FLOPs of one sample: convolutions and Dense layers (2 per multiply-add).
+double forward_flops_per_sample(const Model& m) {
+  double flops = 0;
+  for (const auto& l : m.layers()) {
+    if (l->class_name() != "Conv2D" && l->class_name() != "Dense") continue;
+    const Tensor& k = l->param("kernel").value;
+    const int64_t out_ch = k.shape()[-1];
+    const double macs_per_out = static_cast<double>(k.numel()) / static_cast<double>(out_ch);
+    flops += 2.0 * macs_per_out * static_cast<double>(m.output_shape(*l).numel());
+  }
+  return flops;
+}
+
+// Op name (ops/profile.h) -> the kind shown in the profile.
+std::string op_kind(const std::string& op) {
+  if (op == "conv2d_forward") return "conv fwd";
+  if (op == "conv2d_forward_fused") return "conv fwd (fused BN/add/ReLU, inference)";
+  if (op == "conv2d_backward_data") return "conv bwd data";
+  if (op == "conv2d_backward_weights") return "conv bwd weights";
+  if (op.rfind("batchnorm_forward", 0) == 0) return "BN fwd";
+  if (op == "batchnorm_backward") return "BN bwd";
+  if (op.rfind("eltwise", 0) == 0 || op.rfind("softmax", 0) == 0) return "eltwise (act, softmax)";
+  if (op == "add") return "eltwise add (residual, grad sums)";
+  if (op.rfind("pool", 0) == 0) return "pooling";
+  if (op == "reorder" || op == "to_plain") return "reorders";
+  if (op.rfind("zero_pad", 0) == 0) return "zero padding";
+  if (op.rfind("dense", 0) == 0) return "dense";
+  return op;
+}
+
+struct BenchOptions {
+  std::string model = "resnet50-tutorial";
+  int64_t batch = 32;
+  std::string input_shape;
+  int64_t classes = 0;
+  std::string mode = "train";
+  int steps = 10;
+  int warmup = 2;
+  int threads = 0;
+  bool json = false;
+  bool profile = false;
+  std::string optimizer = "adam";
+  uint64_t seed = 0;
+  bool no_fuse = false;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.mode != "train" && o.mode != "infer") {
+    throw ConfigError(fmt::format("--mode must be train or infer, got '{}'", o.mode));
+  }
+  if (o.batch < 1) throw ConfigError(fmt::format("--batch must be positive, got {}", o.batch));
+  if (o.steps < 1) throw ConfigError(fmt::format("--steps must be positive, got {}", o.steps));
+  if (o.warmup < 0) throw ConfigError(fmt::format("--warmup must be >= 0, got {}", o.warmup));
+  ops::set_backend(ops::Backend::OneDnn);
+  if (o.threads > 0) ops::set_num_threads(o.threads);
+  const int threads = ops::num_threads();
+  const bool train = o.mode == "train";
+
+  Model model = build_model(o.model, parse_shape(o.input_shape), o.classes);
+  model.set_inference_fusion(!o.no_fuse);
+  const Shape in_shape = model.input_shapes().at(0);
+  const Shape out_shape = model.output_shapes().at(0);
+  const int64_t classes = out_shape[-1];
+
+  Rng rng(o.seed);
+  std::vector<int64_t> xdims{o.batch};
+  for (int64_t d : in_shape.dims()) xdims.push_back(d);
+  Tensor x = Tensor::empty(Shape(xdims));
+  for (float& v : x.span<float>()) v = static_cast<float>(rng.uniform01());
+  Tensor y = Tensor::empty(Shape{o.batch}, DType::I64);
+  for (int64_t i = 0; i < o.batch; ++i) {
+    y.data<int64_t>()[i] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(classes)));
+  }
+  if (train) {
+    model.compile({.optimizer = make_optimizer(o.optimizer),
+                   .loss = "categorical_crossentropy",
+                   .metrics = {}});
+  }
+  const int64_t rss_before_kib = vm_rss_kib();
+
+  // Per-layer and per-op timers (profile mode), filled during the timed steps only.
+  struct LayerTime {
+    std::string name, cls;
+    double fwd = 0, bwd = 0;
+  };
+  std::vector<LayerTime> layer_times;
+  std::map<const Layer*, size_t> layer_index;
+  bool timing = false;
+  if (o.profile) {
+    for (const auto& l : model.layers()) {
+      layer_index[l.get()] = layer_times.size();
+      layer_times.push_back({l->name(), l->class_name()});
+    }
+    model.set_layer_hook([&](const Layer& l, bool backward, double s) {
+      if (!timing) return;
+      LayerTime& t = layer_times[layer_index.at(&l)];
+      (backward ? t.bwd : t.fwd) += s;
+    });
+  }
+
+  auto step = [&] {
+    if (train) {
+      model.train_step(x, y);
+    } else {
+      model.forward(x, Mode::Inference);
+    }
+  };
+  for (int i = 0; i < o.warmup; ++i) step();
+  if (o.profile) {
+    ops::profile::reset();
+    ops::profile::set_enabled(true);
+    timing = true;
+  }
+  std::vector<double> times;
+  for (int i = 0; i < o.steps; ++i) {
+    const auto t0 = Clock::now();
+    step();
+    times.push_back(seconds_since(t0));
+  }
+  ops::profile::set_enabled(false);
+  timing = false;
+  model.set_layer_hook({});
+
+  const double med = median(times);
+  const double mean = std::accumulate(times.begin(), times.end(), 0.0) / times.size();
+  const double best = *std::min_element(times.begin(), times.end());
+  const double img_s = o.batch / med;
+  const double flop_step = forward_flops_per_sample(model) * o.batch * (train ? 3.0 : 1.0);
+  const double gflops = flop_step / med / 1e9;
+  const Peak peak = measure_peak(threads);
+  const double peak_used = peak.measured_gflops > 0 ? peak.measured_gflops : peak.flags_gflops;
+  const int64_t hwm_kib = vm_hwm_kib();
+
+  nlohmann::json j;
+  j["model"] = o.model;
+  j["mode"] = o.mode;
+  j["batch"] = o.batch;
+  j["input_shape"] = in_shape.dims();
+  j["threads"] = threads;
+  j["steps"] = o.steps;
+  j["warmup"] = o.warmup;
+  j["fused_inference"] = !o.no_fuse;
+  j["img_per_s"] = img_s;
+  j["ms_per_step"] = med * 1e3;
+  j["ms_per_step_mean"] = mean * 1e3;
+  j["ms_per_step_best"] = best * 1e3;
+  j["gflop_per_step"] = flop_step / 1e9;
+  j["gflop_per_s"] = gflops;
+  j["peak_gflop_per_s"] = peak_used;
+  j["peak_gflop_per_s_flags"] = peak.flags_gflops;
+  j["peak_isa"] = peak.isa;
+  j["percent_of_peak"] = 100.0 * gflops / peak_used;
+  j["peak_rss_mb"] = hwm_kib / 1024.0;
+  j["rss_before_steps_mb"] = rss_before_kib / 1024.0;
+
+  double fwd_total = 0, bwd_total = 0;
+  std::map<std::string, std::pair<double, int64_t>> kinds;
+  if (o.profile) {
+    for (const LayerTime& t : layer_times) {
+      fwd_total += t.fwd;
+      bwd_total += t.bwd;
+    }
+    for (const auto& e : ops::profile::totals()) {
+      auto& k = kinds[op_kind(e.name)];
+      k.first += e.seconds;
+      k.second += e.calls;
+    }
+    const double total = std::accumulate(times.begin(), times.end(), 0.0);
+    double op_sum = 0;
+    for (const auto& [k, v] : kinds) op_sum += v.first;
+    if (train) {
+      kinds["optimizer update + loss (step - executor)"] = {total - fwd_total - bwd_total, 0};
+    }
+    kinds["framework overhead (executor - ops)"] = {fwd_total + bwd_total - op_sum, 0};
+    nlohmann::json by_kind = nlohmann::json::object();
+    for (const auto& [k, v] : kinds) by_kind[k] = v.first * 1e3 / o.steps;
+    j["profile_ms_per_step_by_kind"] = by_kind;
+    nlohmann::json by_layer = nlohmann::json::array();
+    for (const LayerTime& t : layer_times) {
+      by_layer.push_back({{"layer", t.name},
+                          {"class", t.cls},
+                          {"fwd_ms", t.fwd * 1e3 / o.steps},
+                          {"bwd_ms", t.bwd * 1e3 / o.steps}});
+    }
+    j["profile_layers"] = by_layer;
+  }
+
+  if (o.json) {
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{} {} batch {} input {} threads {}: {} steps after {} warm-up\n", o.model, o.mode,
+             o.batch, in_shape.str(), threads, o.steps, o.warmup);
+  fmt::print("  {:.2f} img/s   {:.2f} ms/step (median; mean {:.2f}, best {:.2f})\n", img_s,
+             med * 1e3, mean * 1e3, best * 1e3);
+  fmt::print("  {:.2f} GFLOP/step (conv+dense{})  {:.1f} GFLOP/s  {:.1f}% of peak {:.1f} GFLOP/s\n",
+             flop_step / 1e9, train ? ", x3 for training" : "", gflops, 100.0 * gflops / peak_used,
+             peak_used);
+  fmt::print(
+      "  peak: measured {} FMA loop on {} threads {:.1f} GFLOP/s; CPU flags {} x {} FLOP/cycle x "
+      "{:.2f} GHz = {:.1f} GFLOP/s\n",
+      peak.isa, threads, peak.measured_gflops, threads, peak.flop_per_cycle, peak.ghz,
+      peak.flags_gflops);
+  fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step)\n", hwm_kib / 1024.0,
+             rss_before_kib / 1024.0);
+  if (!o.profile) return;
+
+  const double step_ms_total = std::accumulate(times.begin(), times.end(), 0.0) * 1e3 / o.steps;
+  fmt::print("\nprofile, ms per step (step total {:.2f}; forward {:.2f}, backward {:.2f}):\n",
+             step_ms_total, fwd_total * 1e3 / o.steps, bwd_total * 1e3 / o.steps);
+  std::vector<std::pair<std::string, double>> kv;
+  for (const auto& [k, v] : kinds) kv.emplace_back(k, v.first * 1e3 / o.steps);
+  std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (const auto& [k, ms] : kv) {
+    fmt::print("  {:<44} {:>9.2f} {:>6.1f}%\n", k, ms, 100.0 * ms / step_ms_total);
+  }
+  std::map<std::string, std::pair<double, double>> by_class;
+  for (const LayerTime& t : layer_times) {
+    by_class[t.cls].first += t.fwd;
+    by_class[t.cls].second += t.bwd;
+  }
+  fmt::print("\nby layer class, ms per step:   {:>9} {:>9}\n", "fwd", "bwd");
+  for (const auto& [cls, v] : by_class) {
+    fmt::print("  {:<28} {:>9.2f} {:>9.2f}\n", cls, v.first * 1e3 / o.steps,
+               v.second * 1e3 / o.steps);
+  }
+  std::vector<LayerTime> sorted = layer_times;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const LayerTime& a, const LayerTime& b) { return a.fwd + a.bwd > b.fwd + b.bwd; });
+  fmt::print("\nslowest layers, ms per step:   {:>9} {:>9}\n", "fwd", "bwd");
+  for (size_t i = 0; i < std::min<size_t>(15, sorted.size()); ++i) {
+    fmt::print("  {:<28} {:>9.2f} {:>9.2f}  {}\n", sorted[i].name, sorted[i].fwd * 1e3 / o.steps,
+               sorted[i].bwd * 1e3 / o.steps, sorted[i].cls);
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure training or inference speed (img/s, GFLOP/s, % of peak, peak RSS)");
+  cmd->add_option("--model", o->model, "Zoo model name (see `resnet models`)");
+  cmd->add_option("--batch", o->batch, "Batch size");
+  cmd->add_option("--input-shape", o->input_shape, "Per-sample input H,W,C (default: the model's)");
+  cmd->add_option("--classes", o->classes, "Output classes (default: the model's)");
+  cmd->add_option("--mode", o->mode, "train (forward, loss, backward, update) or infer")
+      ->check(CLI::IsMember({"train", "infer"}));
+  cmd->add_option("--steps", o->steps, "Timed steps");
+  cmd->add_option("--warmup", o->warmup, "Untimed steps first (primitive creation, caches)");
+  cmd->add_option("--threads", o->threads, "Compute threads (0: one per core)");
+  cmd->add_option("--optimizer", o->optimizer, "Optimizer for --mode train");
+  cmd->add_option("--seed", o->seed, "Seed of the random inputs and labels");
+  cmd->add_flag("--json", o->json, "Print the results as JSON");
+  cmd->add_flag("--no-fuse", o->no_fuse,
+                "Inference without the fused plan (every layer on its own), for comparison");
+  cmd->add_flag("--profile", o->profile,
+                "Time every layer and every op kind (conv fwd/bwd, BN, eltwise, pooling, "
+                "reorders, optimizer update)");
+  cmd->callback([o] { run_bench(*o); });
+}
+
+}  // namespace resnet::cli

@@ -1,0 +1,214 @@
+// The inference plan of Model: forward in Mode::Inference with convolution chains fused.
+//
+// Built once per model (the graph is static; shapes only change the primitives, which the ops
+// cache per shape). A group is a Conv2D (linear or relu activation) followed, each link being the
+// only consumer of the previous one and not a model output, by
+//   [BatchNormalization] then [ReLU | Activation('relu')]            or
+//   [BatchNormalization] then Add (two inputs) then [ReLU | Activation('relu')]
+// and runs as one ops::conv2d_forward_fused call: the batch norm folded into the kernel and bias
+// (ops::fold_batchnorm, redone whenever one of the six source tensors changed: storage or
+// version), the Add as a sum post-op on the other input (the residual), the ReLU as an eltwise
+// post-op. A group runs at the position of its last layer, when the residual is ready too. The
+// residual's buffer is reused for the output when the group is its last consumer and it is the
+// output of another group (a fresh buffer nobody else holds). Every other layer runs as in
+// Model::forward.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "layers/activation.h"
+#include "layers/batch_normalization.h"
+#include "layers/conv2d.h"
+#include "ops/ops.h"
+#include "resnet/model.h"
+
+namespace resnet {
+
+struct Model::InferencePlan {
+  struct Group {
+    int conv = -1, bn = -1, add = -1, relu = -1;  // step indices, -1 when absent
+    int residual = -1;                            // step feeding the Add's other input
+    bool relu_post = false;
+    layers::Conv2D* conv_layer = nullptr;
+    layers::BatchNormalization* bn_layer = nullptr;
+    Tensor w, b;  // folded kernel and bias (with bn)
+    std::vector<std::pair<uint64_t, uint64_t>> folded_from;  // (storage id, version) of sources
+  };
+  std::vector<Group> groups;
+  std::vector<int> group_at;    // step -> index of the group that runs there (its last layer)
+  std::vector<bool> absorbed;   // step runs inside a group
+};
+
+namespace {
+
+bool is_relu(const Layer& l) {
+  if (l.class_name() == "ReLU") return true;  // ReLU() without options: max(x, 0)
+  if (const auto* a = dynamic_cast<const layers::Activation*>(&l)) {
+    return a->kind() == layers::ActivationKind::Relu;
+  }
+  return false;
+}
+
+std::pair<uint64_t, uint64_t> signature(const Tensor& t) {
+  return t.defined() ? std::pair<uint64_t, uint64_t>{t.storage_id(), t.version()}
+                     : std::pair<uint64_t, uint64_t>{0, 0};
+}
+
+}  // namespace
+
+std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
+  const size_t n = steps_.size();
+  if (!plan_) {
+    auto plan = std::make_shared<InferencePlan>();
+    plan->group_at.assign(n, -1);
+    plan->absorbed.assign(n, false);
+    std::vector<std::vector<int>> consumers(n);
+    for (size_t i = 0; i < n; ++i) {
+      for (int p : steps_[i].inputs) consumers[p].push_back(static_cast<int>(i));
+    }
+    std::vector<bool> is_output(n, false);
+    for (int o : output_steps_) is_output[o] = true;
+    // The single consumer of step i, when i is not a model output and feeds exactly one input
+    // slot of one step that no group has taken yet; else -1.
+    auto sole_consumer = [&](int i) {
+      if (is_output[i] || consumers[i].size() != 1) return -1;
+      const int c = consumers[i][0];
+      return plan->absorbed[c] ? -1 : c;
+    };
+    for (size_t i = 0; i < n; ++i) {
+      auto* conv = dynamic_cast<layers::Conv2D*>(steps_[i].layer);
+      if (conv == nullptr || plan->absorbed[i]) continue;
+      const std::string& act = conv->options().activation;
+      if (act != "linear" && act != "relu") continue;
+      InferencePlan::Group g;
+      g.conv = static_cast<int>(i);
+      g.conv_layer = conv;
+      int cur = g.conv;
+      if (act == "relu") {
+        g.relu_post = true;
+      } else {
+        int c = sole_consumer(cur);
+        if (c >= 0) {
+          if (auto* bn = dynamic_cast<layers::BatchNormalization*>(steps_[c].layer)) {
+            g.bn = c;
+            g.bn_layer = bn;
+            cur = c;
+          }
+        }
+        c = sole_consumer(cur);
+        if (c >= 0 && is_relu(*steps_[c].layer)) {
+          g.relu = c;
+          g.relu_post = true;
+          cur = c;
+        } else if (c >= 0 && steps_[c].layer->class_name() == "Add" &&
+                   steps_[c].inputs.size() == 2) {
+          g.add = c;
+          g.residual = steps_[c].inputs[0] == cur ? steps_[c].inputs[1] : steps_[c].inputs[0];
+          cur = c;
+          const int r = sole_consumer(cur);
+          if (r >= 0 && is_relu(*steps_[r].layer)) {
+            g.relu = r;
+            g.relu_post = true;
+            cur = r;
+          }
+        }
+      }
+      if (g.bn < 0 && g.add < 0 && !g.relu_post) continue;  // a lone convolution: run as is
+      for (int s : {g.conv, g.bn, g.add, g.relu}) {
+        if (s >= 0) plan->absorbed[s] = true;
+      }
+      plan->group_at[cur] = static_cast<int>(plan->groups.size());
+      plan->groups.push_back(std::move(g));
+    }
+    plan_ = std::move(plan);
+  }
+  InferencePlan& plan = *plan_;
+
+  std::vector<Tensor> values(n);
+  std::vector<int> uses(n);
+  for (size_t i = 0; i < n; ++i) uses[i] = steps_[i].consumers;
+  for (int o : output_steps_) uses[o]++;
+  int64_t live = 0;
+  peak_live_ = 0;
+  auto release = [&](int p) {
+    if (--uses[p] == 0 && values[p].defined()) {
+      values[p] = Tensor();
+      --live;
+    }
+  };
+
+  for (size_t i = 0; i < n; ++i) {
+    Step& s = steps_[i];
+    const auto t0 = layer_hook_ ? std::chrono::steady_clock::now()
+                                : std::chrono::steady_clock::time_point{};
+    const int gi = plan.group_at[i];
+    if (gi >= 0) {
+      InferencePlan::Group& g = plan.groups[gi];
+      layers::Conv2D& conv = *g.conv_layer;
+      const int xin = steps_[g.conv].inputs[0];
+      const Tensor& x = values[xin];
+      const ops::ConvGeom geom = conv.geometry(x.shape()[0], x.shape().drop_front());
+      const Tensor& kernel = conv.param("kernel").value;
+      const Tensor bias = conv.options().use_bias ? conv.param("bias").value : Tensor();
+      Tensor w = kernel, b = bias;
+      if (g.bn >= 0) {
+        layers::BatchNormalization& bn = *g.bn_layer;
+        const Tensor& gamma = bn.param("gamma").value;
+        const Tensor& beta = bn.param("beta").value;
+        const Tensor& mean = bn.param("moving_mean").value;
+        const Tensor& var = bn.param("moving_variance").value;
+        std::vector<std::pair<uint64_t, uint64_t>> from = {
+            signature(kernel), signature(bias),  signature(gamma),
+            signature(beta),   signature(mean), signature(var)};
+        if (from != g.folded_from || !g.w.defined()) {
+          ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, bn.options().epsilon, g.w,
+                              g.b);
+          g.folded_from = std::move(from);
+        }
+        w = g.w;
+        b = g.b;
+      }
+      Tensor residual;
+      bool reuse = false;
+      if (g.residual >= 0) {
+        residual = values[g.residual];
+        reuse = uses[g.residual] == 1 && plan.group_at[g.residual] >= 0 && g.residual != xin;
+      }
+      Tensor y = ops::conv2d_forward_fused(x, w, b, geom, residual, g.relu_post, reuse);
+      residual = Tensor();
+      values[i] = std::move(y);
+      ++live;
+      peak_live_ = std::max(peak_live_, live);
+      release(xin);
+      if (g.residual >= 0) release(g.residual);
+      if (layer_hook_) {
+        layer_hook_(conv, false,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      continue;
+    }
+    if (plan.absorbed[i]) continue;
+    std::vector<Tensor> ins;
+    if (s.inputs.empty()) {
+      const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i));
+      ins.push_back(inputs[it - input_steps_.begin()]);
+    } else {
+      for (int p : s.inputs) ins.push_back(values[p]);
+    }
+    values[i] = s.layer->forward(ins, Mode::Inference);
+    ins.clear();
+    ++live;
+    peak_live_ = std::max(peak_live_, live);
+    for (int p : s.inputs) release(p);
+    if (layer_hook_) {
+      layer_hook_(*s.layer, false,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  std::vector<Tensor> outs;
+  for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
+  return outs;
+}
+
+}  // namespace resnet

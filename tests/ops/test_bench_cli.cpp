@@ -1,0 +1,83 @@
+// `resnet bench` (src/cli/bench_command.cpp) runs the real binary on a tiny model: the JSON report
+// has every field the performance issue asks for, --profile breaks the step down by op kind and by
+// layer, the inference plan can be switched off, and bad options are usage errors (exit 2).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out;
+};
+
+CliRun run_cli(const std::string& args) {
+  const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " 2>/dev/null";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+const char* kTiny = "--model resnet20 --input-shape 16,16,3 --classes 3 --batch 2 --threads 1";
+
+TEST(BenchCli, TrainJsonWithProfile) {
+  const CliRun r = run_cli(std::string("bench ") + kTiny +
+                        " --mode train --steps 2 --warmup 1 --json --profile");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key : {"img_per_s", "ms_per_step", "gflop_per_s", "percent_of_peak",
+                          "peak_gflop_per_s", "peak_rss_mb"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_GT(j[key].get<double>(), 0.0) << key;
+  }
+  EXPECT_EQ(j["batch"].get<int>(), 2);
+  EXPECT_EQ(j["mode"].get<std::string>(), "train");
+  const auto& kinds = j["profile_ms_per_step_by_kind"];
+  for (const char* kind : {"conv fwd", "conv bwd data", "conv bwd weights", "BN fwd", "BN bwd",
+                           "optimizer update + loss (step - executor)"}) {
+    EXPECT_TRUE(kinds.contains(kind)) << kind << " in " << kinds.dump();
+  }
+  bool conv_seen = false;
+  for (const auto& l : j["profile_layers"]) {
+    if (l["class"] == "Conv2D" && l["bwd_ms"].get<double>() > 0.0) conv_seen = true;
+  }
+  EXPECT_TRUE(conv_seen);
+}
+
+TEST(BenchCli, InferenceFusedAndUnfused) {
+  const CliRun fused =
+      run_cli(std::string("bench ") + kTiny + " --mode infer --steps 2 --warmup 1 --json --profile");
+  ASSERT_EQ(fused.status, 0) << fused.out;
+  const nlohmann::json jf = nlohmann::json::parse(fused.out);
+  EXPECT_TRUE(jf["fused_inference"].get<bool>());
+  EXPECT_TRUE(jf["profile_ms_per_step_by_kind"].contains("conv fwd (fused BN/add/ReLU, inference)"))
+      << jf["profile_ms_per_step_by_kind"].dump();
+  const CliRun plain = run_cli(std::string("bench ") + kTiny +
+                            " --mode infer --steps 2 --warmup 1 --json --profile --no-fuse");
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  const nlohmann::json jp = nlohmann::json::parse(plain.out);
+  EXPECT_FALSE(jp["fused_inference"].get<bool>());
+  EXPECT_TRUE(jp["profile_ms_per_step_by_kind"].contains("BN fwd"));
+}
+
+TEST(BenchCli, TextOutputAndUsageErrors) {
+  const CliRun r = run_cli(std::string("bench ") + kTiny + " --mode infer --steps 1 --warmup 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("img/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak RSS"), std::string::npos) << r.out;
+  EXPECT_EQ(run_cli(std::string("bench ") + kTiny + " --mode sideways").status, 2);
+  EXPECT_EQ(run_cli(std::string("bench ") + kTiny + " --steps 0").status, 2);
+  EXPECT_EQ(run_cli("bench --model no-such-model").status, 2);
+}
+
+}  // namespace

@@ -1,0 +1,246 @@
+// Fused inference path against the unfused reference:
+// - ops::conv2d_forward_fused on oneDNN (one primitive: bias, sum post-op, ReLU post-op) against
+//   the ref backend's unfused conv + add + relu, over a table of cases;
+// - reusing the residual's buffer gives the same result as a copy;
+// - ops::fold_batchnorm: conv with the folded kernel/bias equals conv then inference batch norm;
+// - Model's inference plan (BN folded, add/ReLU fused) against the layer-by-layer forward, to
+//   1e-5, on tutorial blocks, keras.applications bottleneck blocks and a CIFAR ResNet, also after
+//   the weights change (refolding), and on the reference backend.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "resnet/layers.h"
+#include "resnet/model.h"
+#include "resnet/models.h"
+#include "support/allclose.h"
+
+namespace resnet::ops {
+namespace {
+
+using testing::AllClose;
+using testing::random_tensor;
+
+ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_t f, int64_t s,
+                   bool same) {
+  ConvGeom g;
+  g.n = n;
+  g.h = h;
+  g.w = w;
+  g.c = c;
+  g.kh = k;
+  g.kw = k;
+  g.f = f;
+  g.sh = s;
+  g.sw = s;
+  if (same) {
+    auto [t, b] = same_padding(h, k, s, 1);
+    auto [l, r] = same_padding(w, k, s, 1);
+    g.pad = {t, b, l, r};
+  }
+  g.finish();
+  return g;
+}
+
+struct FusedCase {
+  ConvGeom g;
+  bool bias, residual, relu;
+};
+
+TEST(FusedConv, OneDnnMatchesUnfusedReference) {
+  const std::vector<ConvGeom> geoms = {
+      conv_geom(2, 7, 7, 3, 3, 5, 1, true),   conv_geom(1, 8, 8, 16, 1, 32, 1, false),
+      conv_geom(2, 9, 9, 8, 3, 16, 2, true),  conv_geom(3, 15, 15, 64, 1, 256, 1, false),
+      conv_geom(2, 4, 4, 256, 3, 256, 1, true), conv_geom(1, 5, 6, 7, 1, 9, 2, false)};
+  int seed = 1;
+  for (const ConvGeom& g : geoms) {
+    for (int mask = 0; mask < 8; ++mask) {
+      const bool bias = mask & 1, with_res = mask & 2, relu = mask & 4;
+      const std::string ctx = g.str() + " bias=" + std::to_string(bias) +
+                              " residual=" + std::to_string(with_res) +
+                              " relu=" + std::to_string(relu);
+      const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, ++seed);
+      const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, ++seed, -0.3f, 0.3f);
+      const Tensor b = bias ? random_tensor({g.f}, ++seed) : Tensor();
+      const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
+      Tensor expected, actual;
+      {
+        BackendScope ref(Backend::Ref);
+        expected = conv2d_forward(x, w, b, g);
+        if (with_res) expected = add({expected, r});
+        if (relu) expected = eltwise_forward(Eltwise::Relu, expected);
+      }
+      {
+        BackendScope dnn(Backend::OneDnn);
+        actual = plain(conv2d_forward_fused(x, w, b, g, r, relu));
+      }
+      EXPECT_TRUE(AllClose(actual, expected, 1e-5, ctx));
+      // The ref backend's fused call is the unfused chain.
+      {
+        BackendScope ref(Backend::Ref);
+        EXPECT_TRUE(AllClose(conv2d_forward_fused(x, w, b, g, r, relu), expected, 0.0, ctx));
+      }
+    }
+  }
+}
+
+TEST(FusedConv, ResidualLayoutsAndReuse) {
+  BackendScope dnn(Backend::OneDnn);
+  const ConvGeom g = conv_geom(2, 8, 8, 32, 1, 64, 1, false);
+  const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, 11);
+  const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, 12, -0.3f, 0.3f);
+  const Tensor b = random_tensor({g.f}, 13);
+  // Residuals as a network produces them: the output of a training-mode convolution (blocked
+  // layout) and the output of the same fused primitive (its own output layout).
+  const Tensor x2 = random_tensor({g.n, g.h, g.w, g.c}, 14);
+  const Tensor r0 = random_tensor({g.n, g.oh, g.ow, g.f}, 15);
+  for (const Tensor& r : {conv2d_forward(x2, w, Tensor(), g),
+                          conv2d_forward_fused(x2, w, b, g, r0, true, false)}) {
+    const Tensor r_plain = plain(r).clone();
+    Tensor expected;
+    {
+      BackendScope ref(Backend::Ref);
+      expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(x, w, b, g), r_plain}));
+    }
+    const Tensor copied = plain(conv2d_forward_fused(x, w, b, g, r, true, false));
+    EXPECT_TRUE(AllClose(plain(r), r_plain, 0.0, "residual unchanged without reuse"));
+    EXPECT_TRUE(AllClose(copied, expected, 1e-5, "copied residual"));
+    const Tensor reused = conv2d_forward_fused(x, w, b, g, r, true, true);
+    EXPECT_TRUE(AllClose(plain(reused), expected, 1e-5, "reused residual"));
+  }
+  // The output of the same fused primitive is in its output layout: reused in place.
+  const Tensor r = conv2d_forward_fused(x2, w, b, g, r0, true, false);
+  const Tensor reused = conv2d_forward_fused(x, w, b, g, r, true, true);
+  EXPECT_TRUE(reused.shares_storage(r));
+}
+
+TEST(FusedConv, RejectsWrongResidualShape) {
+  const ConvGeom g = conv_geom(1, 4, 4, 3, 3, 4, 1, true);
+  const Tensor x = random_tensor({1, 4, 4, 3}, 1);
+  const Tensor w = random_tensor({3, 3, 3, 4}, 2);
+  EXPECT_THROW(conv2d_forward_fused(x, w, Tensor(), g, random_tensor({1, 4, 4, 5}, 3), false),
+               ShapeError);
+}
+
+TEST(FoldBatchnorm, ConvWithFoldedWeightsEqualsConvThenBatchnorm) {
+  for (Backend be : {Backend::Ref, Backend::OneDnn}) {
+    BackendScope scope(be);
+    for (bool bias : {false, true}) {
+      const ConvGeom g = conv_geom(2, 6, 6, 5, 3, 7, 1, true);
+      const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, 21);
+      const Tensor w = random_tensor({3, 3, 5, 7}, 22);
+      const Tensor b = bias ? random_tensor({7}, 23) : Tensor();
+      const Tensor gamma = random_tensor({7}, 24, 0.5f, 2.0f);
+      const Tensor beta = random_tensor({7}, 25);
+      const Tensor mean = random_tensor({7}, 26);
+      const Tensor var = random_tensor({7}, 27, 0.1f, 3.0f);
+      const double eps = 1e-3;
+      const Tensor expected =
+          plain(batchnorm_forward_inference(conv2d_forward(x, w, b, g), gamma, beta, mean, var, eps));
+      Tensor wf, bf;
+      fold_batchnorm(w, b, gamma, beta, mean, var, eps, wf, bf);
+      const uint64_t v = wf.version();
+      EXPECT_TRUE(AllClose(plain(conv2d_forward(x, wf, bf, g)), expected, 1e-5,
+                           std::string(backend_name(be)) + " bias=" + std::to_string(bias)));
+      // Folding again into the same tensors reuses them and bumps their versions.
+      const Tensor same = wf;
+      fold_batchnorm(w, b, gamma, beta, mean, var, eps, wf, bf);
+      EXPECT_TRUE(wf.shares_storage(same));
+      EXPECT_GT(wf.version(), v);
+    }
+  }
+  Tensor wf, bf;
+  EXPECT_THROW(fold_batchnorm(random_tensor({1, 1, 2, 3}, 1), Tensor(), random_tensor({4}, 2),
+                              random_tensor({3}, 3), random_tensor({3}, 4), random_tensor({3}, 5),
+                              1e-3, wf, bf),
+               ShapeError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model-level plan.
+
+// Random moving statistics and affine parameters, so that folding is not the identity.
+void randomize_batchnorm(Model& m, uint64_t seed) {
+  for (const auto& l : m.layers()) {
+    if (l->class_name() != "BatchNormalization") continue;
+    const int64_t c = l->param("gamma").value.numel();
+    l->param("gamma").value.copy_from(random_tensor({c}, ++seed, 0.5f, 1.5f));
+    l->param("beta").value.copy_from(random_tensor({c}, ++seed, -0.5f, 0.5f));
+    l->param("moving_mean").value.copy_from(random_tensor({c}, ++seed, -0.3f, 0.3f));
+    l->param("moving_variance").value.copy_from(random_tensor({c}, ++seed, 0.5f, 2.0f));
+  }
+}
+
+void expect_plan_matches_layers(Model& m, const Tensor& x, const std::string& ctx) {
+  m.set_inference_fusion(false);
+  const Tensor expected = m.forward(x, Mode::Inference);
+  m.set_inference_fusion(true);
+  const Tensor fused = m.forward(x, Mode::Inference);
+  EXPECT_TRUE(AllClose(fused, expected, 1e-5, ctx));
+  // Twice: the second run uses the cached plan, folded weights and primitives.
+  EXPECT_TRUE(AllClose(m.forward(x, Mode::Inference), expected, 1e-5, ctx + " (again)"));
+}
+
+Model tutorial_blocks() {
+  SymTensor in = Input({9, 9, 3});
+  SymTensor x = Conv2D({.filters = 8, .kernel = {3, 3}, .name = "conv1"})(in);
+  x = BatchNormalization({.name = "bn_conv1"})(x);
+  x = Activation("relu")(x);
+  x = convolutional_block(x, 3, {4, 4, 16}, 2, "a", 2);
+  x = identity_block(x, 3, {4, 4, 16}, 2, "b");
+  x = GlobalAveragePooling2D()(x);
+  x = Dense({.units = 5, .activation = "softmax"})(x);
+  return Model(in, x, "blocks");
+}
+
+TEST(InferencePlan, TutorialBlocksMatchLayerByLayer) {
+  for (Backend be : {Backend::OneDnn, Backend::Ref}) {
+    BackendScope scope(be);
+    Model m = tutorial_blocks();
+    randomize_batchnorm(m, 100);
+    expect_plan_matches_layers(m, random_tensor({3, 9, 9, 3}, 5, 0.0f, 1.0f), backend_name(be));
+  }
+}
+
+TEST(InferencePlan, RefoldsAfterWeightsChange) {
+  Model m = tutorial_blocks();
+  randomize_batchnorm(m, 200);
+  const Tensor x = random_tensor({2, 9, 9, 3}, 6, 0.0f, 1.0f);
+  expect_plan_matches_layers(m, x, "before");
+  // An optimizer-like in-place update (bumps versions) and a new moving variance.
+  randomize_batchnorm(m, 300);
+  Tensor& k = m.layer("res2a_branch2b").param("kernel").value;
+  k.copy_from(random_tensor(k.shape(), 7, -0.2f, 0.2f));
+  expect_plan_matches_layers(m, x, "after update");
+}
+
+TEST(InferencePlan, ZooModelsMatchLayerByLayer) {
+  // CIFAR ResNet-20 (ReLU layers, projection shortcuts) at batch 1 and 2, ResNet-18 (explicit
+  // ZeroPadding2D before strided convolutions, convolutions without bias). The tutorial and
+  // keras.applications ResNet-50 are left out for time: tutorial_blocks has their blocks.
+  Model r20 = build_model("resnet20", {16, 16, 3}, 4);
+  randomize_batchnorm(r20, 400);
+  for (int64_t batch : {1, 2}) {
+    expect_plan_matches_layers(r20, random_tensor({batch, 16, 16, 3}, 8, 0.0f, 1.0f),
+                               "resnet20 batch " + std::to_string(batch));
+  }
+  Model r18 = build_model("resnet18", {32, 32, 3}, 4);
+  randomize_batchnorm(r18, 500);
+  expect_plan_matches_layers(r18, random_tensor({2, 32, 32, 3}, 9, 0.0f, 1.0f), "resnet18");
+}
+
+TEST(InferencePlan, TrainingModeIsUnaffected) {
+  Model m = tutorial_blocks();
+  randomize_batchnorm(m, 500);
+  const Tensor x = random_tensor({2, 9, 9, 3}, 9, 0.0f, 1.0f);
+  m.set_inference_fusion(true);
+  const Tensor a = m.forward(x, Mode::Training);
+  m.set_inference_fusion(false);
+  const Tensor b = m.forward(x, Mode::Training);
+  EXPECT_TRUE(AllClose(a, b, 0.0, "training forward"));
+}
+
+}  // namespace
+}  // namespace resnet::ops
