@@ -1,30 +1,22 @@
 // Fuzz target: the Keras .h5 model loader (load_model, read_model_attributes, load_weights by name
-// with skip_mismatch). Any input must load or throw resnet::Error; anything else (a crash, another
-// exception, a sanitizer report) is a finding. Built with RESNET_FUZZ=ON (fuzz/CMakeLists.txt).
-#include <unistd.h>
-
+// with skip_mismatch). Any input must load or throw resnet::Error; anything else (a crash, a hang,
+// another exception, a sanitizer report) is a finding. Seeds: fuzz_make_seed_corpus DIR writes
+// DIR/keras_h5/.
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "fuzz_common.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/model.h"
 
 namespace {
 
-// The loader reads files: each input goes to a per-process temporary file.
-struct InputFile {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("fuzz_keras_h5_" + std::to_string(::getpid()) + ".h5"))
-                         .string();
-  ~InputFile() { std::remove(path.c_str()); }
-};
-
 const std::string& input_path() {
-  static const InputFile file;
-  return file.path;
+  static const std::string path = (resnet_fuzz::work_dir() / "model.h5").string();
+  return path;
 }
 
 resnet::Model& weights_target() {
@@ -46,12 +38,7 @@ resnet::Model& weights_target() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = input_path();
-  if (FILE* f = std::fopen(path.c_str(), "wb")) {
-    std::fwrite(data, 1, size, f);
-    std::fclose(f);
-  } else {
-    return 0;
-  }
+  if (!resnet_fuzz::write_file(path, data, size)) return 0;
   try {
     resnet::Model m = resnet::load_model(path, /*compile=*/true);
     (void)m.count_params();

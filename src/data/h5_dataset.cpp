@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -69,7 +70,8 @@ class H5Reader {
     }
     file_size_ = std::filesystem::file_size(path_, ec);
     if (ec) throw IoError(fmt::format("cannot read '{}': {}", path_, ec.message()));
-    h5::preflight(path_);  // libhdf5 1.10 can crash on a hostile file: read it in a child first
+    // libhdf5 1.10 can crash or hang on a hostile file: read it in a child process first.
+    strings_ = h5::preflight(path_);
     if (H5Fis_hdf5(path_.c_str()) <= 0) {
       throw IoError(fmt::format("'{}' is not an HDF5 file", path_));
     }
@@ -185,6 +187,12 @@ class H5Reader {
     H5Type file_type(H5Dget_type(d.get()));
     std::vector<std::string> out;
     if (H5Tis_variable_str(file_type.get()) > 0) {
+      // After a pre-flight, the child's copy (HDF5's read of a corrupt global heap can overflow).
+      if (strings_) {
+        const std::vector<std::string>* v = strings_->dataset(name);
+        if (!v || v->size() != static_cast<size_t>(count)) fail(name, "read failed (corrupt file)");
+        return *v;
+      }
       H5Type mem(H5Tcopy(H5T_C_S1));
       H5Tset_size(mem.get(), H5T_VARIABLE);
       std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
@@ -213,6 +221,7 @@ class H5Reader {
  private:
   std::string path_;
   uintmax_t file_size_ = 0;
+  std::shared_ptr<const h5::PreflightStrings> strings_;  // null without a pre-flight
   H5File file_;
 };
 
@@ -287,6 +296,12 @@ Tensor read_labels(const H5Reader& r, const std::string& name) {
   for (int64_t i = 0; i < n; ++i) {
     if (y.data<int64_t>()[i] < 0) {
       r.fail(name, fmt::format("label {} of sample {} is negative", y.data<int64_t>()[i], i));
+    }
+    // As many classes as read_class_names accepts (a corrupt label would otherwise make the
+    // class list absurdly long; found by fuzz/fuzz_h5_dataset.cpp).
+    if (y.data<int64_t>()[i] >= 1000000) {
+      r.fail(name, fmt::format("label {} of sample {} is absurd (more than a million classes)",
+                               y.data<int64_t>()[i], i));
     }
   }
   return y;

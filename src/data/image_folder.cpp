@@ -1,13 +1,14 @@
-// Image files through stb_image (decode) and stb_image_resize (bilinear resize).
+// Image files through stb_image (decode), resized with our own antialiased bilinear filter.
 #include <fmt/format.h>
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 #include "data/data_util.h"
 #include "resnet/data.h"
@@ -38,17 +39,107 @@ void check_channels(int64_t channels, const std::string& path) {
   }
 }
 
+// Per output index: the first input index and the normalized weights of the triangle filter.
+struct Taps {
+  std::vector<int64_t> first;
+  std::vector<int64_t> count;
+  std::vector<float> weights;  // `support_taps` per output index
+  int64_t stride = 0;
+};
+
+// Bilinear (triangle) filter from `in` to `out` samples with pixel centers aligned (half-pixel
+// convention); when shrinking, the filter widens by the scale (antialiasing, as PIL's BILINEAR).
+// Edges clamp: taps outside the image are dropped and the rest renormalized.
+Taps triangle_taps(int64_t in, int64_t out) {
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  const double support = std::max(scale, 1.0);
+  Taps t;
+  t.stride = static_cast<int64_t>(std::ceil(support)) * 2 + 3;
+  t.first.resize(out);
+  t.count.resize(out);
+  t.weights.assign(static_cast<size_t>(out * t.stride), 0.0f);
+  for (int64_t i = 0; i < out; ++i) {
+    const double center = (i + 0.5) * scale;
+    const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(std::floor(center - support)));
+    const int64_t hi = std::min<int64_t>(in, static_cast<int64_t>(std::ceil(center + support)));
+    double sum = 0;
+    std::vector<double> w;
+    for (int64_t j = lo; j < hi; ++j) {
+      const double d = std::abs((j + 0.5 - center) / support);
+      w.push_back(d < 1.0 ? 1.0 - d : 0.0);
+      sum += w.back();
+    }
+    int64_t first = lo, n = static_cast<int64_t>(w.size());
+    if (sum <= 0) {  // cannot happen for in >= 1, but keep the nearest sample then
+      first = std::min<int64_t>(in - 1, static_cast<int64_t>(center));
+      w.assign(1, 1.0);
+      sum = 1.0;
+      n = 1;
+    }
+    n = std::min(n, t.stride);
+    t.first[i] = first;
+    t.count[i] = n;
+    for (int64_t k = 0; k < n; ++k) t.weights[i * t.stride + k] = static_cast<float>(w[k] / sum);
+  }
+  return t;
+}
+
+// Separable resize of an (h, w, c) uint8 image to (oh, ow, c): rows first, then columns.
+void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh,
+                     int64_t ow, int64_t c) {
+  const Taps tx = triangle_taps(w, ow);
+  const Taps ty = triangle_taps(h, oh);
+  std::vector<float> tmp(static_cast<size_t>(h * ow * c));
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t x = 0; x < ow; ++x) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0;
+        for (int64_t k = 0; k < tx.count[x]; ++k) {
+          acc += tx.weights[x * tx.stride + k] * src[(y * w + tx.first[x] + k) * c + ch];
+        }
+        tmp[(y * ow + x) * c + ch] = acc;
+      }
+    }
+  }
+  for (int64_t y = 0; y < oh; ++y) {
+    for (int64_t x = 0; x < ow; ++x) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0;
+        for (int64_t k = 0; k < ty.count[y]; ++k) {
+          acc += ty.weights[y * ty.stride + k] * tmp[((ty.first[y] + k) * ow + x) * c + ch];
+        }
+        dst[(y * ow + x) * c + ch] = static_cast<uint8_t>(std::clamp(std::lround(acc), 0L, 255L));
+      }
+    }
+  }
+}
+
 // Decodes `path` with `channels` channels and writes it, resized to height x width, into `dst`.
 // height/width 0 keep the file's size; `out_h`/`out_w` receive the size written.
 std::unique_ptr<uint8_t[]> decode(const std::string& path, int64_t channels, int64_t height,
                                   int64_t width, int64_t* out_h, int64_t* out_w) {
   int w = 0, h = 0, file_channels = 0;
+  // A header claiming far more pixels than the file can encode (found by fuzz/fuzz_image.cpp: a
+  // 134-byte BMP of 6 x 12 million pixels keeps stb_image seeking past the end for minutes):
+  // refuse it before decoding. 2048 pixels per byte is above what PNG/JPEG/GIF compression of a
+  // flat image reaches.
+  std::error_code size_ec;
+  const auto file_bytes = fs::file_size(path, size_ec);
+  if (!size_ec && stbi_info(path.c_str(), &w, &h, &file_channels) == 1 &&
+      static_cast<uint64_t>(w) * static_cast<uint64_t>(h) >
+          uint64_t{2048} * file_bytes + (uint64_t{1} << 20)) {
+    throw IoError(fmt::format("'{}': the image claims {}x{} pixels, more than its {} bytes can "
+                              "hold (corrupt)",
+                              path, w, h, file_bytes));
+  }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load(path.c_str(), &w, &h, &file_channels, static_cast<int>(channels)), stbi_image_free);
   if (!pixels) {
     const char* why = stbi_failure_reason();
     throw IoError(fmt::format("cannot decode image '{}': {}", path, why ? why : "unknown error"));
   }
+  // stb_image accepts a BMP of height 0; resizing it would abort (stb_image_resize assertion).
+  if (w <= 0 || h <= 0) throw IoError(fmt::format("'{}': empty image ({}x{})", path, w, h));
   const int64_t oh = height > 0 ? height : h;
   const int64_t ow = width > 0 ? width : w;
   if (data_detail::checked_numel({oh, ow, channels}) < 0) {
@@ -58,12 +149,7 @@ std::unique_ptr<uint8_t[]> decode(const std::string& path, int64_t channels, int
   if (oh == h && ow == w) {
     std::memcpy(out.get(), pixels.get(), static_cast<size_t>(oh * ow * channels));
   } else {
-    // The triangle filter is bilinear interpolation; edges clamp like Keras/PIL resizing.
-    const int ok = stbir_resize_uint8_generic(
-        pixels.get(), w, h, 0, out.get(), static_cast<int>(ow), static_cast<int>(oh), 0,
-        static_cast<int>(channels), STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
-        STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
-    if (!ok) throw IoError(fmt::format("'{}': resizing to {}x{} failed", path, oh, ow));
+    resize_bilinear(pixels.get(), h, w, out.get(), oh, ow, channels);
   }
   *out_h = oh;
   *out_w = ow;

@@ -75,11 +75,13 @@ File File::open(const std::string& path, bool writable) {
     throw IoError(fmt::format("cannot read '{}': no such file", path));
   }
   // libhdf5 1.10 can crash or hang on a hostile file: read it in a child process first.
-  preflight(path);
+  std::shared_ptr<const PreflightStrings> strings = preflight(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) throw IoError(fmt::format("'{}' is not an HDF5 file", path));
   const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw IoError(fmt::format("cannot open HDF5 file '{}' (truncated or corrupt)", path));
-  return File(path, id);
+  File f(path, id);
+  if (!writable) f.strings_ = std::move(strings);
+  return f;
 }
 
 File File::create(const std::string& path) {
@@ -89,13 +91,17 @@ File File::create(const std::string& path) {
   return File(path, id);
 }
 
-File::File(File&& o) noexcept : path_(std::move(o.path_)), id_(o.id_) { o.id_ = -1; }
+File::File(File&& o) noexcept
+    : path_(std::move(o.path_)), id_(o.id_), strings_(std::move(o.strings_)) {
+  o.id_ = -1;
+}
 
 File& File::operator=(File&& o) noexcept {
   if (this != &o) {
     if (id_ >= 0) H5Fclose(id_);
     path_ = std::move(o.path_);
     id_ = o.id_;
+    strings_ = std::move(o.strings_);
     o.id_ = -1;
   }
   return *this;
@@ -209,6 +215,15 @@ std::vector<std::string> File::read_strings(const std::string& obj,
   if (H5Tget_class(type.get()) != H5T_STRING) fail(obj, fmt::format("{} is not a string", what));
   std::vector<std::string> out;
   if (H5Tis_variable_str(type.get()) > 0) {
+    // After a pre-flight, the child's copy: HDF5's own read of a corrupt global heap can
+    // overflow a buffer without crashing at once.
+    if (strings_) {
+      const std::vector<std::string>* v = strings_->attribute(obj, name);
+      if (!v || v->size() != static_cast<size_t>(n)) {
+        fail(obj, fmt::format("cannot read {} (corrupt)", what));
+      }
+      return *v;
+    }
     Type mem(H5Tcopy(H5T_C_S1));
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
@@ -495,6 +510,59 @@ void File::write_i64(const std::string& path, int64_t value) {
   if (H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0) {
     fail(path, "cannot write the dataset");
   }
+}
+
+void File::write_array(const std::string& path, const Tensor& t) {
+  hid_t file_type = H5T_IEEE_F32LE, mem_type = H5T_NATIVE_FLOAT;
+  if (t.dtype() == DType::U8) {
+    file_type = H5T_STD_U8LE;
+    mem_type = H5T_NATIVE_UINT8;
+  } else if (t.dtype() == DType::I64) {
+    file_type = H5T_STD_I64LE;
+    mem_type = H5T_NATIVE_INT64;
+  } else if (t.dtype() != DType::F32) {
+    fail(path, "write_array takes uint8, int64 or float32 tensors");
+  }
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) create_group(path.substr(0, slash));
+  std::vector<hsize_t> dims(t.shape().dims().begin(), t.shape().dims().end());
+  Space space(dims.empty() ? H5Screate(H5S_SCALAR)
+                           : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  Dataset d(H5Dcreate2(id_, path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT));
+  if (!d.valid()) fail(path, "cannot create the dataset");
+  if (t.numel() > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0) {
+    fail(path, "cannot write the dataset");
+  }
+}
+
+void File::write_string_dataset(const std::string& path, const std::vector<std::string>& values,
+                                bool variable_length) {
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) create_group(path.substr(0, slash));
+  size_t size = 1;
+  for (const std::string& v : values) size = std::max(size, v.size());
+  Type type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), variable_length ? H5T_VARIABLE : size);
+  if (!variable_length) H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  const hsize_t dims[1] = {values.size()};
+  Space space(H5Screate_simple(1, dims, nullptr));
+  Dataset d(H5Dcreate2(id_, path.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT));
+  if (!d.valid()) fail(path, "cannot create the dataset");
+  herr_t ok = 0;
+  if (variable_length) {
+    std::vector<const char*> ptrs;
+    for (const std::string& v : values) ptrs.push_back(v.c_str());
+    if (!values.empty()) ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
+  } else {
+    std::string buf(values.size() * size, '\0');
+    for (size_t i = 0; i < values.size(); ++i) {
+      std::memcpy(buf.data() + i * size, values[i].data(), values[i].size());
+    }
+    if (!values.empty()) ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+  }
+  if (ok < 0) fail(path, "cannot write the dataset");
 }
 
 void File::remove(const std::string& path) {

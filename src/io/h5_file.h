@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "resnet/tensor.h"
 
 namespace resnet::h5 {
+
+struct PreflightStrings;  // io/h5_preflight.h
 
 // Keras's HDF5_OBJECT_HEADER_LIMIT: string-array attributes larger than this are split into
 // name0, name1, ... (hdf5_format.save_attributes_to_hdf5_group).
@@ -17,7 +20,9 @@ constexpr size_t kAttributeLimit = 64512;
 class File {
  public:
   // Opens an existing HDF5 file. Throws IoError naming the file when it is missing, is not an
-  // HDF5 file, or is truncated/corrupt.
+  // HDF5 file, or is truncated/corrupt. The file is first read by a child process
+  // (h5_preflight.h), so a file that makes libhdf5 crash or hang is refused with an IoError, and
+  // variable-length string attributes come from the child's copy.
   static File open(const std::string& path, bool writable = false);
   // Creates (or truncates) a file.
   static File create(const std::string& path);
@@ -75,6 +80,12 @@ class File {
   void write_f32(const std::string& path, const Tensor& t);
   // A scalar int64 dataset.
   void write_i64(const std::string& path, int64_t value);
+  // A dataset of t's shape and dtype (uint8, int64 or float32; parent groups created), as numpy
+  // writes such arrays (SIGNS-style datasets, test fixtures).
+  void write_array(const std::string& path, const Tensor& t);
+  // A 1-D string dataset: variable-length (h5py str) or fixed-length NUL-padded (numpy 'S').
+  void write_string_dataset(const std::string& path, const std::vector<std::string>& values,
+                            bool variable_length);
   // Unlinks an object (for tests that damage files).
   void remove(const std::string& path);
 
@@ -83,6 +94,7 @@ class File {
   [[noreturn]] void fail(const std::string& obj, const std::string& what) const;
   std::string path_;
   int64_t id_ = -1;
+  std::shared_ptr<const PreflightStrings> strings_;  // null without a pre-flight
 };
 
 }  // namespace resnet::h5

@@ -7,17 +7,18 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <memory>
 #include <set>
 #include <string>
 #include <system_error>
@@ -35,10 +36,13 @@ constexpr size_t kMaxLinks = 1000000;           // links listed, all groups toge
 constexpr hsize_t kMaxAttrsPerObject = 4096;    // attributes read per object
 constexpr hssize_t kMaxAttrElements = 1 << 24;  // elements of one attribute
 constexpr size_t kMaxBuffer = size_t{64} << 20;     // bytes of one read
+constexpr size_t kContiguousProbe = size_t{64} << 10;  // bytes read of a contiguous dataset
 constexpr uint64_t kMaxDatasetElements = uint64_t{1} << 34;  // the loaders refuse more
 
 // Exit status of a child that ran out of memory (HDF5 reported a failed allocation).
 constexpr int kExitNoMemory = 3;
+// Exit status of a child that read the file but could not hand its strings back.
+constexpr int kExitNoStrings = 4;
 
 // The page the child writes what it is reading into, so the parent can name it.
 struct Shared {
@@ -46,11 +50,62 @@ struct Shared {
   int no_memory;
 };
 
+// Where the child writes the variable-length strings it read: records of
+//   kind ('A' attribute, 'D' dataset), u32 length + object path, [u32 length + attribute name],
+//   u32 count, count x (u32 length + bytes)
+// into a memfd the parent reads once the child has finished.
+class Sink {
+ public:
+  explicit Sink(int fd) : fd_(fd) {}
+  ~Sink() { flush(); }
+  void put(char kind, const std::string& obj, const std::string* name,
+           const std::vector<std::string>& values) {
+    if (fd_ < 0) return;
+    buf_.push_back(kind);
+    str(obj);
+    if (name) str(*name);
+    u32(static_cast<uint32_t>(values.size()));
+    for (const std::string& v : values) str(v);
+    if (buf_.size() > (size_t{1} << 20)) flush();
+  }
+  void flush() {
+    size_t off = 0;
+    while (fd_ >= 0 && off < buf_.size()) {
+      const ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        fd_ = -1;
+        failed_ = true;
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    buf_.clear();
+  }
+
+ private:
+  void u32(uint32_t v) {
+    char b[4];
+    std::memcpy(b, &v, 4);
+    buf_.append(b, 4);
+  }
+  void str(const std::string& v) {
+    u32(static_cast<uint32_t>(v.size()));
+    buf_ += v;
+  }
+  int fd_;
+  std::string buf_;
+
+ public:
+  // True when the strings could not all be written (the memfd is full).
+  bool failed_ = false;
+};
+
 // Reads everything in the file the way the loaders do; errors are ignored (the loader reports
 // them), only crashes, hangs and memory exhaustion matter.
 class Walker {
  public:
-  Walker(Shared* shared, uint64_t file_size) : shared_(shared), file_size_(file_size) {}
+  Walker(Shared* shared, Sink* sink) : shared_(shared), sink_(sink) {}
 
   void run(const char* path) {
     note("the superblock");
@@ -158,56 +213,75 @@ class Walker {
         name.resize(static_cast<size_t>(len));
       }
       note(fmt::format("attribute '{}' of '{}'", name, obj));
-      read_attribute(a);
-      H5Aclose(a);
-      // The loaders open attributes by name: that path too.
+      // The loaders open attributes by name: read it that way (the strings the parent gets),
+      // then by index.
+      bool recorded = false;
       if (!name.empty() && H5Aexists_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
         const hid_t b = H5Aopen_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
         if (b >= 0) {
-          read_attribute(b);
+          recorded = read_attribute(b, obj, name);
           H5Aclose(b);
         } else {
           failed();
         }
       }
+      read_attribute(a, obj, recorded || name.empty() ? std::string() : name);
+      H5Aclose(a);
     }
   }
 
-  void read_attribute(hid_t a) {
+  // Reads one attribute; a variable-length string one read successfully goes to the sink when
+  // `name` is not empty (returns true then).
+  bool read_attribute(hid_t a, const std::string& obj, const std::string& name) {
     const hid_t space = H5Aget_space(a);
     const hid_t type = H5Aget_type(a);
+    bool recorded = false;
     if (space >= 0 && type >= 0) {
       const hssize_t n = H5Sget_simple_extent_npoints(space);
-      if (n > 0 && n <= kMaxAttrElements) read_attribute_data(a, type, static_cast<size_t>(n));
+      if (n > 0 && n <= kMaxAttrElements) {
+        recorded = read_attribute_data(a, type, static_cast<size_t>(n), obj, name);
+      }
     } else {
       failed();
     }
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
+    return recorded;
   }
 
-  void read_attribute_data(hid_t a, hid_t type, size_t n) {
+  bool read_attribute_data(hid_t a, hid_t type, size_t n, const std::string& obj,
+                           const std::string& name) {
     const H5T_class_t cls = H5Tget_class(type);
     if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) {
       const hid_t mem = H5Tcopy(H5T_C_S1);
       H5Tset_size(mem, H5T_VARIABLE);
       H5Tset_cset(mem, H5Tget_cset(type));
       std::vector<char*> ptrs(n, nullptr);
-      if (H5Aread(a, mem, ptrs.data()) < 0) failed();
+      const bool ok = H5Aread(a, mem, ptrs.data()) >= 0;
+      if (!ok) failed();
+      std::vector<std::string> values;
       for (char* p : ptrs) {
+        values.emplace_back(p ? p : "");
         if (p) H5free_memory(p);
       }
       H5Tclose(mem);
+      // Hand HDF5's free lists back to malloc now: glibc's checks on free() then catch many heap
+      // overflows (an abort here is reported as a crash).
+      H5garbage_collect();
+      if (ok && !name.empty()) {
+        sink_->put('A', obj, &name, values);
+        return true;
+      }
     } else if (cls == H5T_STRING) {
       const size_t size = H5Tget_size(type);
-      if (size == 0 || size > kMaxBuffer / n) return;
+      if (size == 0 || size > kMaxBuffer / n) return false;
       std::vector<char> buf(size * n);
       if (H5Aread(a, type, buf.data()) < 0) failed();
     } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
       const hid_t mem = H5Tget_native_type(type, H5T_DIR_ASCEND);
       if (mem < 0) {
         failed();
-        return;
+        return false;
       }
       const size_t size = H5Tget_size(mem);
       if (size > 0 && size <= kMaxBuffer / n) {
@@ -216,6 +290,7 @@ class Walker {
       }
       H5Tclose(mem);
     }
+    return false;
   }
 
   void dataset(const std::string& path) {
@@ -227,8 +302,17 @@ class Walker {
     }
     const hid_t type = H5Dget_type(d);
     const hid_t space = H5Dget_space(d);
+    // Contiguous data is plain bytes at an offset the loaders check against the file size: read
+    // only its first rows here (the datatype conversion), not all of it (a ResNet-50 file would
+    // be read twice). Chunked (B-tree, filters) and compact data are read whole.
+    bool contiguous = false;
+    const hid_t dcpl = H5Dget_create_plist(d);
+    if (dcpl >= 0) {
+      contiguous = H5Pget_layout(dcpl) == H5D_CONTIGUOUS;
+      H5Pclose(dcpl);
+    }
     if (type >= 0 && space >= 0) {
-      read_dataset(d, type, space);
+      read_dataset(d, type, space, path, contiguous ? kContiguousProbe : kMaxBuffer);
     } else {
       failed();
     }
@@ -239,7 +323,9 @@ class Walker {
 
   // Reads the data in slabs of whole rows (first dimension), as the loaders' types: float32,
   // int64 (uint8 for bytes), strings.
-  void read_dataset(hid_t d, hid_t type, hid_t space) {
+  // `max_bytes`: stop after about that many bytes (at least one row); variable-length strings
+  // are always read whole.
+  void read_dataset(hid_t d, hid_t type, hid_t space, const std::string& path, size_t max_bytes) {
     const int rank = H5Sget_simple_extent_ndims(space);
     if (rank < 0 || rank > 32) return;
     std::vector<hsize_t> dims(static_cast<size_t>(rank));
@@ -280,7 +366,25 @@ class Walker {
       return;
     }
     elem = vlen ? sizeof(char*) : H5Tget_size(mem);
-    if (elem > 0 && row <= kMaxBuffer / elem) {
+    std::vector<std::string> strings;  // of a variable-length string dataset
+    bool complete = vlen;
+    if (!vlen && max_bytes < kMaxBuffer && elem > 0 && rank > 0) {
+      // A probe: the leading block of about max_bytes (whole last dimensions first).
+      std::vector<hsize_t> start(static_cast<size_t>(rank), 0), cnt(static_cast<size_t>(rank), 1);
+      uint64_t budget = std::max<uint64_t>(1, max_bytes / elem), total = 1;
+      for (int i = rank - 1; i >= 0; --i) {
+        cnt[i] = std::min<uint64_t>(dims[i], budget);
+        total *= cnt[i];
+        budget = std::max<uint64_t>(1, budget / cnt[i]);
+      }
+      std::vector<char> buf(total * elem);
+      const hid_t fspace = H5Scopy(space);
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr);
+      const hid_t mspace = H5Screate_simple(rank, cnt.data(), nullptr);
+      if (H5Dread(d, mem, mspace, fspace, H5P_DEFAULT, buf.data()) < 0) failed();
+      H5Sclose(mspace);
+      H5Sclose(fspace);
+    } else if (elem > 0 && row <= kMaxBuffer / elem) {
       const uint64_t per = std::max<uint64_t>(1, kMaxBuffer / (row * elem));
       std::vector<char> buf;
       for (uint64_t r0 = 0; r0 < rows; r0 += per) {
@@ -297,21 +401,31 @@ class Walker {
         }
         const herr_t ok = H5Dread(d, mem, mspace, fspace, H5P_DEFAULT, buf.data());
         if (ok >= 0 && vlen) {
+          const size_t k = static_cast<size_t>(count * row);
+          char** ptrs = reinterpret_cast<char**>(buf.data());
+          for (size_t i = 0; i < k && strings.size() < (size_t{1} << 24); ++i) {
+            strings.emplace_back(ptrs[i] ? ptrs[i] : "");
+          }
           H5Dvlen_reclaim(mem, mspace == H5S_ALL ? space : mspace, H5P_DEFAULT, buf.data());
+          H5garbage_collect();
         }
         if (mspace != H5S_ALL) H5Sclose(mspace);
         if (fspace != H5S_ALL) H5Sclose(fspace);
         if (ok < 0) {
           failed();
+          complete = false;
           break;
         }
       }
+    } else {
+      complete = false;
     }
     if (close_mem) H5Tclose(mem);
+    if (complete && strings.size() == rows * row) sink_->put('D', path, nullptr, strings);
   }
 
   Shared* shared_;
-  uint64_t file_size_;
+  Sink* sink_;
   hid_t file_ = H5I_INVALID_HID;
   std::set<haddr_t> seen_;
   size_t objects_ = 0;
@@ -338,8 +452,8 @@ uint64_t address_space_now() {
   return std::strtoull(buf, nullptr, 10) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-[[noreturn]] void child(const std::string& path, Shared* shared, uint64_t file_size,
-                        uint64_t memory_limit, unsigned timeout) {
+[[noreturn]] void child(const std::string& path, Shared* shared, int fd, uint64_t memory_limit,
+                        unsigned timeout) {
   // Die from the signal (not from handlers the parent installed, such as a crash reporter),
   // without a core file.
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGALRM, SIGTRAP, SIGSYS}) {
@@ -351,6 +465,13 @@ uint64_t address_space_now() {
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  // Quiet: glibc's heap-corruption reports and anything HDF5 prints would only be noise; the
+  // parent reports what happened.
+  const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+  }
   struct rlimit core{0, 0};
   ::setrlimit(RLIMIT_CORE, &core);
   if (memory_limit > 0) {
@@ -365,12 +486,14 @@ uint64_t address_space_now() {
   int code = 0;
   try {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    Walker(shared, file_size).run(path.c_str());
-    code = shared->no_memory ? kExitNoMemory : 0;
+    Sink sink(fd);
+    Walker(shared, &sink).run(path.c_str());
+    sink.flush();
+    code = shared->no_memory ? kExitNoMemory : sink.failed_ ? kExitNoStrings : 0;
   } catch (const std::bad_alloc&) {
     code = kExitNoMemory;
   } catch (...) {
-    code = 0;  // not a crash: the loader reports what is wrong
+    code = 5;  // the walk stopped early: do not let the parent go where it did not
   }
   ::_exit(code);
 }
@@ -380,19 +503,75 @@ std::string signal_name(int sig) {
   return s ? fmt::format("signal {}, {}", sig, s) : fmt::format("signal {}", sig);
 }
 
+// Parses the child's records (see Sink); false when they are malformed.
+bool parse_strings(const std::string& data, PreflightStrings& out) {
+  size_t pos = 0;
+  auto u32 = [&](uint32_t& v) {
+    if (data.size() - pos < 4) return false;
+    std::memcpy(&v, data.data() + pos, 4);
+    pos += 4;
+    return true;
+  };
+  auto str = [&](std::string& v) {
+    uint32_t n = 0;
+    if (!u32(n) || data.size() - pos < n) return false;
+    v.assign(data, pos, n);
+    pos += n;
+    return true;
+  };
+  while (pos < data.size()) {
+    const char kind = data[pos++];
+    std::string obj, name;
+    if (!str(obj) || (kind == 'A' && !str(name))) return false;
+    uint32_t count = 0;
+    if (!u32(count) || count > data.size() - pos) return false;  // each value takes >= 4 bytes
+    std::vector<std::string> values(count);
+    for (auto& v : values) {
+      if (!str(v)) return false;
+    }
+    if (kind == 'A') {
+      out.attributes.emplace(std::make_pair(std::move(obj), std::move(name)), std::move(values));
+    } else if (kind == 'D') {
+      out.datasets.emplace(std::move(obj), std::move(values));
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string absolute_h5_path(const std::string& obj) {
+  size_t b = 0;
+  while (b < obj.size() && obj[b] == '/') ++b;
+  const std::string rest = obj.substr(b);
+  if (rest.empty() || rest == ".") return "/";
+  return "/" + rest;
+}
+
+const std::vector<std::string>* PreflightStrings::attribute(const std::string& obj,
+                                                            const std::string& name) const {
+  const auto it = attributes.find({absolute_h5_path(obj), name});
+  return it == attributes.end() ? nullptr : &it->second;
+}
+
+const std::vector<std::string>* PreflightStrings::dataset(const std::string& path) const {
+  const auto it = datasets.find(absolute_h5_path(path));
+  return it == datasets.end() ? nullptr : &it->second;
+}
 
 bool preflight_enabled() {
   const char* s = std::getenv("RESNET_H5_NO_PREFLIGHT");
   return s == nullptr || *s == '\0' || std::strcmp(s, "0") == 0;
 }
 
-void preflight(const std::string& path) {
-  if (!preflight_enabled()) return;
+std::shared_ptr<const PreflightStrings> preflight(const std::string& path) {
+  if (!preflight_enabled()) return nullptr;
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return;  // the loader reports it
+  if (!std::filesystem::is_regular_file(path, ec)) return nullptr;  // the loader reports it
   const uint64_t file_size = std::filesystem::file_size(path, ec);
-  if (ec) return;
+  if (ec) return nullptr;
   const unsigned timeout = timeout_seconds();
   // What HDF5 may allocate beyond what the process maps now: 1 GiB plus four times the file.
   const uint64_t now = address_space_now();
@@ -401,44 +580,34 @@ void preflight(const std::string& path) {
 
   void* page = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                       -1, 0);
-  if (page == MAP_FAILED) return;  // cannot check; load in-process
+  if (page == MAP_FAILED) return nullptr;  // cannot check; load in-process
   auto* shared = new (page) Shared{};
-  struct Unmap {
+  struct Cleanup {
     void* p;
-    ~Unmap() { ::munmap(p, sizeof(Shared)); }
-  } unmap{page};
+    int fd;
+    ~Cleanup() {
+      ::munmap(p, sizeof(Shared));
+      if (fd >= 0) ::close(fd);
+    }
+  } cleanup{page, ::memfd_create("resnet-h5-preflight", MFD_CLOEXEC)};
+  if (cleanup.fd < 0) return nullptr;
 
   const pid_t pid = ::fork();
-  if (pid < 0) return;  // no fork (ENOMEM, EAGAIN): load in-process
-  if (pid == 0) child(path, shared, file_size, limit, timeout);
+  if (pid < 0) return nullptr;  // no fork (ENOMEM, EAGAIN): load in-process
+  if (pid == 0) child(path, shared, cleanup.fd, limit, timeout);
 
-  // The child's own alarm ends it after `timeout`; the parent kills it a little later if it
-  // somehow survives (a blocked SIGALRM cannot happen after the unblock, but be sure).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout + 5);
+  // The child's own alarm (SIGALRM, default action, unblocked) ends it after `timeout`, so a
+  // blocking wait is bounded and wakes the moment the child is done.
   int status = 0;
-  bool killed = false;
-  long sleep_ns = 20000;
   for (;;) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    const pid_t r = ::waitpid(pid, &status, 0);
     if (r == pid) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return;  // reaped elsewhere (SIGCHLD ignored): nothing to report
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      killed = true;
-      break;
-    }
-    const struct timespec ts{0, sleep_ns};
-    ::nanosleep(&ts, nullptr);
-    sleep_ns = std::min(sleep_ns * 2, 10000000L);
+    if (r < 0 && errno == EINTR) continue;
+    return nullptr;  // reaped elsewhere (SIGCHLD ignored): nothing to report
   }
   shared->where[sizeof(shared->where) - 1] = '\0';
   const std::string where = shared->where[0] ? shared->where : "the file";
-  if (killed || (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)) {
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
     throw IoError(fmt::format("'{}': corrupt HDF5 file: the HDF5 library did not finish within {} "
                               "s reading {}",
                               path, timeout, where));
@@ -452,11 +621,33 @@ void preflight(const std::string& path) {
                               "(limit {} MiB) reading {}",
                               path, budget >> 20, where));
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    throw IoError(fmt::format("'{}': corrupt HDF5 file: the check process failed (exit status {}) "
+  // The file read without trouble but the strings did not come back (no room for the memfd):
+  // the loader reads them itself.
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitNoStrings) return nullptr;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw IoError(fmt::format("'{}': corrupt HDF5 file: the check process failed (status {}) "
                               "reading {}",
-                              path, WEXITSTATUS(status), where));
+                              path, status, where));
   }
+  // The strings the child read.
+  struct stat st {};
+  if (::fstat(cleanup.fd, &st) != 0 || st.st_size < 0) return nullptr;
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::pread(cleanup.fd, data.data() + off, data.size() - off,
+                              static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  auto out = std::make_shared<PreflightStrings>();
+  if (off != data.size() || !parse_strings(data, *out)) {
+    throw IoError(fmt::format("'{}': corrupt HDF5 file: the check process returned malformed "
+                              "strings",
+                              path));
+  }
+  return out;
 }
 
 }  // namespace resnet::h5

@@ -314,5 +314,35 @@ TEST(DataImageFolder, SortedSubfoldersAreClassesAndNonImagesAreSkipped) {
   expect_io_error([&] { load_image_folder((root / "dogs").string(), 4, 6); }, {"dogs"});
 }
 
+TEST(DataImageFolder, ResizeIsBilinearWithAntialiasingAtAnySizeRatio) {
+  TempDir tmp;
+  // The image is 10*x + tag in channel 0 and 10*y in channel 1: linear ramps.
+  const std::string path = (tmp.path() / "ramp.png").string();
+  write_png(path, 8, 4, 0);
+  // Halving: the triangle widens to 2 input pixels each side (antialiasing, as PIL's BILINEAR):
+  // output x=1 (center 3) weighs inputs 1..4 by 1/4, 3/4, 3/4, 1/4 -> 25; at the edges the taps
+  // outside the image are dropped and the rest renormalized: x=0 -> (0*3 + 10*3 + 20) / 7 = 7.14.
+  const Tensor half = load_image(path, 2, 4);
+  ASSERT_EQ(half.shape(), (Shape{1, 2, 4, 3}));
+  const int want_x[] = {7, 25, 45, 63};
+  for (int x = 0; x < 4; ++x) EXPECT_EQ(half.data<uint8_t>()[x * 3], want_x[x]) << x;
+  EXPECT_EQ(half.data<uint8_t>()[1], 7);           // rows: the same weights on 0, 10, 20, 30
+  EXPECT_EQ(half.data<uint8_t>()[4 * 3 + 1], 23);
+  // Enlarging interpolates: output x=1 of 16 has center 0.75 in input pixels (half-pixel
+  // convention), between inputs 0 (0) and 1 (10) with weights 0.75/0.25 -> 2.5 -> 3 (rounded).
+  const Tensor twice = load_image(path, 4, 16);
+  EXPECT_EQ(twice.data<uint8_t>()[1 * 3], 3);
+  EXPECT_EQ(twice.data<uint8_t>()[0], 0);  // the edge clamps
+  // Awkward ratios that made stb_image_resize abort (7 -> 5 wide, 1 pixel, 1 -> 64) work, and a
+  // constant channel stays constant.
+  const std::string odd = (tmp.path() / "odd.png").string();
+  write_png(odd, 7, 3, 9);
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{3, 5}, {1, 1}, {64, 64}, {2, 13}}) {
+    const Tensor t = load_image(odd, h, w);
+    ASSERT_EQ(t.shape(), (Shape{1, h, w, 3}));
+    for (int64_t i = 0; i < h * w; ++i) EXPECT_EQ(t.data<uint8_t>()[i * 3 + 2], 9) << h << "x" << w;
+  }
+}
+
 }  // namespace
 }  // namespace resnet
