@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Same model, batch and thread count in resnet.cpp (`resnet bench`), PyTorch
 # (bench/compare_torch.py, NCHW and channels_last, the better one counts) and ONNX Runtime
-# (bench/compare_ort.js on an ONNX file of the same model), back to back, best of --reps runs
-# each; prints a Markdown table with the ratios the performance issue asks for:
+# (bench/compare_ort.js on an ONNX file of the same model), interleaved round-robin (a change of
+# machine load hits all of them alike), best of --reps runs each; prints a Markdown table with
+# the ratios the performance issue asks for:
 #   training img/s vs PyTorch (tutorial ResNet-50 @64 and ResNet-50 @224, batch 32),
 #   training peak RSS vs PyTorch, inference img/s vs ONNX Runtime (batch 1 and 32, @64 and @224).
 # The ONNX file is the PyTorch model exported with torch.onnx.export (opset 13): the same
@@ -46,18 +47,29 @@ trap 'rm -rf "$tmp"' EXIT
 # field FILE KEY: a value from the JSON object a run printed on stdout
 field() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-# best RUNS...: runs the command R times; prints "best_img_s min_peak_rss_mb"
-best() {
-  local b=0 r=1e12 i v m
-  for ((i = 0; i < reps; ++i)); do
-    if ! "$@" > "$tmp/run.json" 2> "$tmp/run.err"; then
-      echo "compare.sh: failed: $* ($(tail -1 "$tmp/run.err"))" >&2
-      echo "nan nan"; return
-    fi
-    v=$(field "$tmp/run.json" img_per_s); m=$(field "$tmp/run.json" peak_rss_mb)
-    b=$("$py" -c "print(max($b, $v))"); r=$("$py" -c "print(min($r, $m))")
+# interleaved NAME1 CMD1 NAME2 CMD2 ...: runs the commands round-robin, --reps rounds, so that a
+# change of machine load hits all of them alike; sets best_<NAME> (max img/s) and rss_<NAME>
+# (min peak RSS MB), "nan" when a command failed.
+interleaved() {
+  local -a names=() cmds=()
+  while [[ $# -gt 0 ]]; do names+=("$1"); cmds+=("$2"); shift 2; done
+  local i k v m
+  for k in "${!names[@]}"; do
+    printf -v "best_${names[k]}" '%s' 0; printf -v "rss_${names[k]}" '%s' 1e12
   done
-  echo "$b $r"
+  for ((i = 0; i < reps; ++i)); do
+    for k in "${!names[@]}"; do
+      local bvar="best_${names[k]}" rvar="rss_${names[k]}"
+      [[ ${!bvar} == nan ]] && continue
+      if ! eval "${cmds[k]}" > "$tmp/run.json" 2> "$tmp/run.err"; then
+        echo "compare.sh: failed: ${cmds[k]} ($(tail -1 "$tmp/run.err"))" >&2
+        printf -v "$bvar" '%s' nan; printf -v "$rvar" '%s' nan; continue
+      fi
+      v=$(field "$tmp/run.json" img_per_s); m=$(field "$tmp/run.json" peak_rss_mb)
+      printf -v "$bvar" '%s' "$("$py" -c "print(max(${!bvar}, $v))")"
+      printf -v "$rvar" '%s' "$("$py" -c "print(min(${!rvar}, $m))")"
+    done
+  done
 }
 
 ratio() { "$py" -c "import math; a,b=float('$1'),float('$2'); print('n/a' if math.isnan(a) or math.isnan(b) or b == 0 else f'{a/b:.2f}x')"; }
@@ -75,28 +87,32 @@ rows=()
 header="| run | resnet.cpp img/s | PyTorch img/s (NCHW / ch-last) | ORT img/s | resnet.cpp / PyTorch | resnet.cpp / ORT | peak RSS resnet.cpp / PyTorch MB | RSS ratio |"
 echo "load before: $(uptime)" >&2
 
+q() { printf '%q ' "$@"; }
+
 train_row() {  # label torch_model zoo size classes steps
   local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 k=$6
-  read -r ri rm < <(best "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)
-  read -r tn tnm < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)
-  read -r tc tcm < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)
+  interleaved \
+    r "$(q "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)" \
+    tn "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)" \
+    tc "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)"
   local tb tbm
-  if "$py" -c "import sys; sys.exit(0 if float('$tn') >= float('$tc') else 1)"; then tb=$tn; tbm=$tnm; else tb=$tc; tbm=$tcm; fi
-  rows+=("| train $label b32 | $(num "$ri" 2) | $(num "$tn" 2) / $(num "$tc" 2) | - | $(ratio "$ri" "$tb") | - | $(num "$rm" 0) / $(num "$tbm" 0) | $(ratio "$rm" "$tbm") |")
+  if "$py" -c "import sys; sys.exit(0 if float('$best_tn') >= float('$best_tc') else 1)"; then tb=$best_tn; tbm=$rss_tn; else tb=$best_tc; tbm=$rss_tc; fi
+  rows+=("| train $label b32 | $(num "$best_r" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_r" "$tb") | - | $(num "$rss_r" 0) / $(num "$tbm" 0) | $(ratio "$rss_r" "$tbm") |")
   echo "${rows[-1]}" >&2
 }
 
 infer_row() {  # label torch_model zoo size classes batch steps
   local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 b=$6 k=$7
-  read -r ri rm < <(best "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)
-  read -r tn _ < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)
-  read -r tc _ < <(best "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)
-  local oi=nan
-  if [[ $have_ort == 1 ]]; then
-    read -r oi _ < <(best node "$root/bench/compare_ort.js" "$(onnx_file "$tm" "$size")" --batch "$b" --size "$size" --threads "$threads" --steps "$k" --warmup 2)
-  fi
-  local tb; tb=$("$py" -c "print(max(float('$tn'), float('$tc')))")
-  rows+=("| infer $label b$b | $(num "$ri" 1) | $(num "$tn" 1) / $(num "$tc" 1) | $(num "$oi" 1) | $(ratio "$ri" "$tb") | $(ratio "$ri" "$oi") | - | - |")
+  local -a ort=()
+  [[ $have_ort == 1 ]] && ort=(o "$(q node "$root/bench/compare_ort.js" "$(onnx_file "$tm" "$size")" --batch "$b" --size "$size" --threads "$threads" --steps "$k" --warmup 2)")
+  best_o=nan
+  interleaved \
+    r "$(q "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)" \
+    tn "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)" \
+    tc "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)" \
+    "${ort[@]}"
+  local tb; tb=$("$py" -c "print(max(float('$best_tn'), float('$best_tc')))")
+  rows+=("| infer $label b$b | $(num "$best_r" 1) | $(num "$best_tn" 1) / $(num "$best_tc" 1) | $(num "$best_o" 1) | $(ratio "$best_r" "$tb") | $(ratio "$best_r" "$best_o") | - | - |")
   echo "${rows[-1]}" >&2
 }
 
