@@ -2,14 +2,15 @@
 # The tutorial's experiment: ResNet-50 (deeplearning.ai) on SIGNS, Adam lr 0.001, batch 32.
 # Prints the test accuracy after 2, 10 and 25 epochs and the seconds per epoch.
 #   bash bench/signs_tutorial.sh [SIGNS_DIR] [EPOCHS] [SEED] [EXTRA TRAIN FLAGS...]
-# e.g. `bash bench/signs_tutorial.sh ../shared/datasets/signs 25 0 --update-bn` recomputes the BN
-# statistics after every epoch (see docs/design-notes.md, "SIGNS and BatchNormalization").
+# The BatchNormalization statistics are recomputed after every epoch (--update-bn, precise BN; see
+# docs/design-notes.md, "SIGNS and BatchNormalization"); SIGNS_PLAIN=1 leaves them as Keras does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 signs=${1:-${RESNET_SIGNS_DIR:-../shared/datasets/signs}}
 epochs=${2:-25}
 seed=${3:-0}
 shift $(( $# < 3 ? $# : 3 ))
+if [[ "${SIGNS_PLAIN:-0}" != 1 ]]; then set -- --update-bn "$@"; fi
 # RESNET_BIN: an already built `resnet` (skips the build); SIGNS_OUT: output folder (out/).
 bin=${RESNET_BIN:-}
 if [[ -z "$bin" ]]; then
@@ -22,7 +23,7 @@ mkdir -p "$o"
 log=$o/signs_tutorial.log
 "$bin" train --model resnet50-tutorial --data "$signs/train_signs.h5" \
   --val "$signs/test_signs.h5" --epochs "$epochs" --batch-size 32 --optimizer adam --lr 0.001 \
-  --seed "$seed" "$@" --out "$o/signs_resnet50.rnw" --history "$o/signs_history" | tee "$log"
+  --seed "$seed" "$@" --out "$o/signs_resnet50.h5" --history "$o/signs_history" | tee "$log"
 # The validation set is the test set: val_accuracy after epoch e is the test accuracy then.
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
   { acc[$1 + 1] = $col["val_accuracy"] }
