@@ -1,11 +1,11 @@
 // The `resnet` binary: help on every subcommand, version, exit codes, errors on stderr.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdlib>
 #include <cstdio>
 #include <string>
+
+#include "support/process.h"
 
 namespace {
 
@@ -23,15 +23,8 @@ CliRun run(const std::string& args, bool merge = true, bool stderr_only = false)
   } else {
     cmd += merge ? " 2>&1" : " 2>/dev/null";
   }
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  const resnet::testing::CommandResult c = resnet::testing::run_command(cmd);
+  return {c.code, c.out};
 }
 
 TEST(Cli, VersionAndHelp) {

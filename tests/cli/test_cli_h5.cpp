@@ -1,13 +1,12 @@
 // The CLI with Keras .h5 files: train --out x.h5, evaluate/predict/summary of it, train --resume
 // x.h5 (same losses as an uninterrupted run), finetune (transfer learning from a .h5 base).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include "support/process.h"
 
 namespace {
 
@@ -18,15 +17,8 @@ struct CliRun {
 
 CliRun run(const std::string& args) {
   const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  const resnet::testing::CommandResult c = resnet::testing::run_command(cmd);
+  return {c.code, c.out};
 }
 
 std::string signs_dir() {

@@ -1,7 +1,6 @@
 // ONNX export and import: onnx.checker, ONNX Runtime (Node), a PyTorch-exported torchvision
 // ResNet-18, round trips and corrupt files.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -21,6 +20,7 @@
 #include "resnet/onnx.h"
 #include "resnet/optim.h"
 #include "support/allclose.h"
+#include "support/process.h"
 
 namespace fs = std::filesystem;
 using namespace resnet;
@@ -62,15 +62,9 @@ class TempDir {
 
 // Runs a shell command; returns its exit status and stdout+stderr.
 int run(const std::string& cmd, std::string* output = nullptr) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  if (output != nullptr) *output = out;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const resnet::testing::CommandResult c = resnet::testing::run_command(cmd + " 2>&1");
+  if (output != nullptr) *output = c.out;
+  return c.code;
 }
 
 bool python_has(const std::string& modules) {

@@ -2,11 +2,11 @@
 // has every field the performance issue asks for, --profile breaks the step down by op kind and by
 // layer, the inference plan can be switched off, and bad options are usage errors (exit 2).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "support/process.h"
 
 namespace {
 
@@ -17,15 +17,8 @@ struct CliRun {
 
 CliRun run_cli(const std::string& args) {
   const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " 2>/dev/null";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  const resnet::testing::CommandResult c = resnet::testing::run_command(cmd);
+  return {c.code, c.out};
 }
 
 const char* kTiny = "--model resnet20 --input-shape 16,16,3 --classes 3 --batch 2 --threads 1";
