@@ -501,6 +501,19 @@ ojson base(const Layer& l) {
   return {{"name", l.name()}, {"trainable", l.trainable()}, {"dtype", "float32"}};
 }
 
+// The fields Conv2D and Dense share in a Keras config (no regularizers or constraints here).
+void kernel_layer_json(ojson& c, const std::string& activation, bool use_bias,
+                       const Initializer& kernel_init, const Initializer& bias_init) {
+  c["activation"] = activation;
+  c["use_bias"] = use_bias;
+  c["kernel_initializer"] = initializer_json(kernel_init);
+  c["bias_initializer"] = initializer_json(bias_init);
+  for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint"}) {
+    c[key] = nullptr;
+  }
+}
+
 ojson layer_config(const Model& model, const Layer& l) {
   const std::string& cls = l.class_name();
   if (auto* in = dynamic_cast<const layers::InputLayer*>(&l)) {
@@ -519,15 +532,7 @@ ojson layer_config(const Model& model, const Layer& l) {
     c["data_format"] = "channels_last";
     c["dilation_rate"] = pair_json(o.dilation);
     c["groups"] = 1;
-    c["activation"] = o.activation;
-    c["use_bias"] = o.use_bias;
-    c["kernel_initializer"] = initializer_json(o.kernel_initializer);
-    c["bias_initializer"] = initializer_json(o.bias_initializer);
-    c["kernel_regularizer"] = nullptr;
-    c["bias_regularizer"] = nullptr;
-    c["activity_regularizer"] = nullptr;
-    c["kernel_constraint"] = nullptr;
-    c["bias_constraint"] = nullptr;
+    kernel_layer_json(c, o.activation, o.use_bias, o.kernel_initializer, o.bias_initializer);
     return c;
   }
   if (auto* bn = dynamic_cast<const layers::BatchNormalization*>(&l)) {
@@ -581,15 +586,7 @@ ojson layer_config(const Model& model, const Layer& l) {
   if (auto* dense = dynamic_cast<const layers::Dense*>(&l)) {
     const DenseOptions& o = dense->options();
     c["units"] = o.units;
-    c["activation"] = o.activation;
-    c["use_bias"] = o.use_bias;
-    c["kernel_initializer"] = initializer_json(o.kernel_initializer);
-    c["bias_initializer"] = initializer_json(o.bias_initializer);
-    c["kernel_regularizer"] = nullptr;
-    c["bias_regularizer"] = nullptr;
-    c["activity_regularizer"] = nullptr;
-    c["kernel_constraint"] = nullptr;
-    c["bias_constraint"] = nullptr;
+    kernel_layer_json(c, o.activation, o.use_bias, o.kernel_initializer, o.bias_initializer);
     return c;
   }
   if (auto* drop = dynamic_cast<const layers::Dropout*>(&l)) {
