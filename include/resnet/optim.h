@@ -81,6 +81,9 @@ class Optimizer {
   OptimizerCommon common_;
   int64_t iterations_ = 0;
   std::vector<std::vector<Slot>> slots_;
+
+ private:
+  std::vector<float> decay_buffer_;  // g + wd * w for one param (coupled weight decay)
 };
 
 struct SGDOptions {

@@ -7,7 +7,8 @@
 //   4. weight decay: g += wd * w (SGD, Adam, RMSprop: L2 coupled into the gradient)
 //                    w -= lr * wd * w (AdamW: decoupled, before the Adam step)
 //   5. update(w, g, slots, lr, t) with t = iterations + 1, then w.bump_version()
-// and finally iterations += 1. The gradients themselves are never modified.
+// and finally iterations += 1. The gradients themselves are never modified: steps 1-4 work on
+// copies, made only when a step is enabled.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -309,8 +310,9 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   const std::string opt = class_name();
   const std::vector<std::string> names = slot_names();
 
-  // Gather a working copy of every gradient (the grads themselves are read only).
-  std::vector<std::vector<float>> grads(params.size());
+  // The gradients in plain layout (a handle to the gradient itself when it already is plain
+  // float32; otherwise a reordered or converted copy). They are read only.
+  std::vector<Tensor> plain_grads(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     Param* p = params[i];
     if (p == nullptr) throw Error(fmt::format("{}: param #{} is null", opt, i));
@@ -327,7 +329,7 @@ void Optimizer::apply(const std::vector<Param*>& params) {
     }
     Tensor g = ops::plain(p->grad);
     if (g.dtype() != DType::F32) g = g.to_f32();
-    grads[i].assign(g.f32(), g.f32() + g.numel());
+    plain_grads[i] = std::move(g);
   }
 
   // Slots: created zero-filled on first use, in slot_names() order; loaded slots are kept (and
@@ -359,25 +361,38 @@ void Optimizer::apply(const std::vector<Param*>& params) {
     }
   }
 
-  // Clipping: by value, per-tensor norm, then global norm.
+  // Clipping (by value, per-tensor norm, then global norm) needs every gradient changed before
+  // the first update: working copies of all of them. Without clipping the update reads the
+  // gradients in place, and coupled weight decay works in one reused buffer of the largest
+  // param's size (no per-step allocation, no page faults of fresh memory).
+  const bool clipping =
+      common_.clipvalue > 0 || common_.clipnorm > 0 || common_.global_clipnorm > 0;
+  std::vector<std::vector<float>> clipped;
+  if (clipping) {
+    clipped.resize(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Tensor& g = plain_grads[i];
+      clipped[i].assign(g.f32(), g.f32() + g.numel());
+    }
+  }
   if (common_.clipvalue > 0) {
     const float c = static_cast<float>(common_.clipvalue);
-    for (auto& g : grads) {
+    for (auto& g : clipped) {
       for (float& x : g) x = std::clamp(x, -c, c);
     }
   }
   if (common_.clipnorm > 0) {
-    for (auto& g : grads) {
+    for (auto& g : clipped) {
       const double norm = std::sqrt(sum_squares(g));
       if (norm > common_.clipnorm) scale(g, common_.clipnorm / norm);
     }
   }
   if (common_.global_clipnorm > 0) {
     double total = 0.0;
-    for (const auto& g : grads) total += sum_squares(g);
+    for (const auto& g : clipped) total += sum_squares(g);
     const double norm = std::sqrt(total);
     if (norm > common_.global_clipnorm) {
-      for (auto& g : grads) scale(g, common_.global_clipnorm / norm);
+      for (auto& g : clipped) scale(g, common_.global_clipnorm / norm);
     }
   }
 
@@ -387,8 +402,8 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   for (size_t i = 0; i < params.size(); ++i) {
     Param* p = params[i];
     float* w = p->value.f32();
-    float* g = grads[i].data();
-    const int64_t n = static_cast<int64_t>(grads[i].size());
+    const int64_t n = p->value.numel();
+    const float* g = clipping ? clipped[i].data() : plain_grads[i].f32();
     if (wd > 0) {
       if (decoupled_weight_decay()) {
         // w -= lr * wd * w
@@ -396,10 +411,16 @@ void Optimizer::apply(const std::vector<Param*>& params) {
 #pragma omp parallel for if (n >= kParallelMin)
         for (int64_t j = 0; j < n; ++j) w[j] *= f;
       } else {
-        // g += wd * w
+        // g += wd * w, into the clipped copy or the reused buffer
+        float* gw = clipping ? clipped[i].data() : nullptr;
+        if (gw == nullptr) {
+          if (static_cast<int64_t>(decay_buffer_.size()) < n) decay_buffer_.resize(n);
+          gw = decay_buffer_.data();
+        }
         const float f = static_cast<float>(wd);
 #pragma omp parallel for if (n >= kParallelMin)
-        for (int64_t j = 0; j < n; ++j) g[j] += f * w[j];
+        for (int64_t j = 0; j < n; ++j) gw[j] = g[j] + f * w[j];
+        g = gw;
       }
     }
     update(w, g, n, slots_[i], lr, t);

@@ -289,6 +289,28 @@ TEST(OptimApply, CoupledWeightDecayForSGD) {
   expect_values(p.value, {0.99});
 }
 
+TEST(OptimApply, CoupledWeightDecayKeepsGradientsAndHandlesSizes) {
+  // Two params of different sizes share the decay buffer; the gradients stay as they were.
+  Param a = make_param("a", {1, 2, 3}, {0.5f, 0, -1});
+  Param b = make_param("b", {2}, {1});
+  auto opt = SGD({.common = {.learning_rate = 0.1, .weight_decay = 0.1}});
+  opt->apply({&b, &a});  // the smaller first: the buffer grows
+  // w -= 0.1 * (g + 0.1 * w)
+  expect_values(a.value, {1 - 0.1 * (0.5 + 0.1), 2 - 0.1 * 0.2, 3 - 0.1 * (-1 + 0.3)});
+  expect_values(b.value, {2 - 0.1 * (1 + 0.2)});
+  expect_values(a.grad, {0.5, 0, -1});
+  expect_values(b.grad, {1});
+}
+
+TEST(OptimApply, WeightDecayAfterClipping) {
+  // Clipped first (to 0.5), then decayed: g = 0.5 + 0.1 * 2; the gradient is untouched.
+  Param p = make_param("kernel", {2}, {3});
+  auto opt = SGD({.common = {.learning_rate = 1, .weight_decay = 0.1, .clipvalue = 0.5}});
+  opt->apply({&p});
+  expect_values(p.value, {2 - 0.7});
+  expect_values(p.grad, {3});
+}
+
 TEST(OptimApply, ErrorsNameTheParam) {
   Param p = make_param("my_kernel", {1, 2}, {1, 2});
   p.grad = Tensor();
