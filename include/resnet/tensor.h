@@ -20,8 +20,9 @@ namespace resnet {
 enum class DType { F32, F64, U8, I32, I64 };
 
 const char* dtype_name(DType t);
-// Returns the freed tensor memory that the allocator keeps for reuse (up to 2 GiB of blocks of
-// 64 KiB or more, so repeated training steps do not fault fresh pages in) to the system.
+// Tensor memory stays mapped after it is freed and is reused by later tensors (so repeated
+// training steps do not fault fresh pages in); this returns the mapped regions that hold no
+// live tensor to the system.
 void release_cached_memory();
 size_t dtype_size(DType t);
 

@@ -29,6 +29,7 @@
 #endif
 
 #include "cli/commands.h"
+#include "core/allocator.h"
 #include "ops/ops.h"
 #include "ops/profile.h"
 #include "resnet/error.h"
@@ -238,6 +239,8 @@ void run_bench(const BenchOptions& o) {
                    .metrics = {}});
   }
   const int64_t rss_before_kib = vm_rss_kib();
+  const detail::MemoryStats mem_before = detail::memory_stats();
+  detail::reset_peak_memory();
 
   // Per-layer and per-op timers (profile mode), filled during the timed steps only.
   struct LayerTime {
@@ -291,6 +294,7 @@ void run_bench(const BenchOptions& o) {
   const Peak peak = measure_peak(threads);
   const double peak_used = peak.measured_gflops > 0 ? peak.measured_gflops : peak.flags_gflops;
   const int64_t hwm_kib = vm_hwm_kib();
+  const detail::MemoryStats mem = detail::memory_stats();
 
   nlohmann::json j;
   j["model"] = o.model;
@@ -313,6 +317,9 @@ void run_bench(const BenchOptions& o) {
   j["percent_of_peak"] = 100.0 * gflops / peak_used;
   j["peak_rss_mb"] = hwm_kib / 1024.0;
   j["rss_before_steps_mb"] = rss_before_kib / 1024.0;
+  j["tensor_mb_before_steps"] = mem_before.live_bytes / 1048576.0;
+  j["tensor_peak_mb"] = mem.peak_live_bytes / 1048576.0;
+  j["tensor_arena_mapped_mb"] = mem.mapped_bytes / 1048576.0;
 
   double fwd_total = 0, bwd_total = 0;
   std::map<std::string, std::pair<double, int64_t>> kinds;
@@ -364,6 +371,9 @@ void run_bench(const BenchOptions& o) {
       peak.flags_gflops);
   fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step)\n", hwm_kib / 1024.0,
              rss_before_kib / 1024.0);
+  fmt::print("  tensors: {:.1f} MB before the first step, {:.1f} MB at most during the steps "
+             "({:.1f} MB mapped)\n",
+             mem_before.live_bytes / 1048576.0, mem.peak_live_bytes / 1048576.0, mem.mapped_bytes / 1048576.0);
   if (!o.profile) return;
 
   const double step_ms_total = std::accumulate(times.begin(), times.end(), 0.0) * 1e3 / o.steps;

@@ -7,15 +7,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <mutex>
-#include <unordered_map>
 
+#include "core/allocator.h"
 #include "resnet/error.h"
 
 namespace resnet {
 
 namespace {
-constexpr size_t kAlignment = 64;
 std::atomic<uint64_t> next_storage_id{1};
 
 void check_shape(const Shape& shape) {
@@ -47,74 +45,13 @@ size_t dtype_size(DType t) {
   return 0;
 }
 
-namespace {
-// Keeps freed blocks of 64 KiB and more for reuse by the next allocation of the same size.
-// A training step allocates the same activation and gradient sizes every time; handing back
-// blocks that are already mapped avoids the page faults of fresh allocations, which otherwise
-// cost about as much as the smaller convolutions. Bounded; never destroyed (storages may be freed
-// during static destruction).
-class BlockCache {
- public:
-  static BlockCache& get() {
-    static BlockCache* cache = new BlockCache();
-    return *cache;
-  }
-  void* allocate(size_t rounded) {
-    if (rounded >= kMinCached) {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(rounded);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        cached_ -= rounded;
-        return p;
-      }
-    }
-    return std::aligned_alloc(kAlignment, rounded);
-  }
-  void release(void* p, size_t rounded) {
-    if (rounded >= kMinCached) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (cached_ + rounded <= kMaxCached) {
-        free_[rounded].push_back(p);
-        cached_ += rounded;
-        return;
-      }
-    }
-    std::free(p);
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) std::free(p);
-    }
-    free_.clear();
-    cached_ = 0;
-  }
-
- private:
-  static constexpr size_t kMinCached = size_t{64} << 10;
-  static constexpr size_t kMaxCached = size_t{2} << 30;
-  std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  size_t cached_ = 0;
-};
-
-size_t rounded_size(size_t n) {
-  // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
-  const size_t r = ((n + kAlignment - 1) / kAlignment) * kAlignment;
-  return r == 0 ? kAlignment : r;
-}
-}  // namespace
-
-void release_cached_memory() { BlockCache::get().clear(); }
+void release_cached_memory() { detail::release_free_segments(); }
 
 namespace detail {
 Storage::Storage(size_t n) : bytes(n), id(next_storage_id.fetch_add(1)) {
-  ptr = BlockCache::get().allocate(rounded_size(n));
-  if (ptr == nullptr) throw Error(fmt::format("out of memory allocating {} bytes", n));
+  ptr = allocate_block(n);
 }
-Storage::~Storage() { BlockCache::get().release(ptr, rounded_size(bytes)); }
+Storage::~Storage() { release_block(ptr, bytes); }
 }  // namespace detail
 
 Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {

@@ -80,8 +80,10 @@ Shape Activation::infer(const std::vector<Shape>& inputs) const { return inputs[
 Tensor Activation::forward(const std::vector<Tensor>& inputs, Mode mode) {
   Tensor y = activation_forward(kind_, inputs[0]);
   if (mode == Mode::Training) y_ = y;
-  // The logits stay available after a softmax in both modes, for the fused cross-entropy.
-  if (mode == Mode::Training || kind_ == ActivationKind::Softmax) x_ = inputs[0];
+  // Backward differentiates from the output alone (relu'(x) = [y > 0], sigmoid and tanh from
+  // y), so the input is not kept and can be freed as soon as this layer ran. The logits stay
+  // available after a softmax in both modes, for the fused cross-entropy.
+  if (kind_ == ActivationKind::Softmax) x_ = inputs[0];
   return y;
 }
 

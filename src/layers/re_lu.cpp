@@ -10,24 +10,19 @@ Shape ReLU::infer(const std::vector<Shape>& inputs) const { return inputs[0]; }
 
 Tensor ReLU::forward(const std::vector<Tensor>& inputs, Mode mode) {
   Tensor y = ops::eltwise_forward(ops::Eltwise::Relu, inputs[0]);
-  if (mode == Mode::Training) {
-    x_ = inputs[0];
-    y_ = y;
-  }
+  // relu'(x) = [y > 0]: backward needs the output only, so the input can be freed early.
+  if (mode == Mode::Training) y_ = y;
   return y;
 }
 
 std::vector<Tensor> ReLU::backward(const Tensor& dy, const std::vector<bool>& need_dx) {
-  require_saved(x_.defined(), where());
+  require_saved(y_.defined(), where());
   std::vector<Tensor> dx(1);
-  if (needs_dx(need_dx, 0)) dx[0] = ops::eltwise_backward(ops::Eltwise::Relu, dy, x_, y_);
+  if (needs_dx(need_dx, 0)) dx[0] = ops::eltwise_backward(ops::Eltwise::Relu, dy, Tensor(), y_);
   return dx;
 }
 
-void ReLU::clear_saved() {
-  x_ = Tensor();
-  y_ = Tensor();
-}
+void ReLU::clear_saved() { y_ = Tensor(); }
 
 }  // namespace resnet::layers
 

@@ -20,7 +20,7 @@ class ReLU : public Layer {
   void clear_saved() override;
 
  private:
-  Tensor x_, y_;  // saved in Training mode
+  Tensor y_;  // the output, saved in Training mode (backward needs nothing else)
 };
 
 }  // namespace resnet::layers

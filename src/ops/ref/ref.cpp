@@ -270,8 +270,8 @@ void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int
       case Eltwise::Linear:
         r = g;
         break;
-      case Eltwise::Relu:
-        r = static_cast<Acc>(x[k]) > 0.0 ? g : 0.0;
+      case Eltwise::Relu:  // from x, or from y when x is not given: y > 0 exactly when x > 0
+        r = static_cast<Acc>(x != nullptr ? x[k] : y[k]) > 0.0 ? g : 0.0;
         break;
       case Eltwise::Sigmoid: {
         const Acc s = y[k];
