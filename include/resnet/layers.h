@@ -140,6 +140,14 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Drops what forward kept for backward.
   virtual void clear_saved() {}
 
+  // Recomputation (Model::set_recompute): whether a second Training-mode forward on the same
+  // inputs, with set_replaying(true), saves exactly what the first one saved and changes no
+  // other state. False for random layers (Dropout) and for SyncBN (collective calls).
+  virtual bool replayable() const { return true; }
+  // While true, a Training-mode forward only recomputes what backward needs: no state changes
+  // (BatchNormalization leaves its moving statistics alone).
+  void set_replaying(bool replaying) { replaying_ = replaying; }
+
   // Fused softmax cross-entropy (what Keras does inside fit after a softmax): a layer whose
   // output is a softmax says so, returns the pre-softmax logits of its last Training forward, and
   // with set_softmax_bypass(true) takes the gradient with respect to those logits in backward.
@@ -171,6 +179,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<Param> params_;
   bool trainable_ = true;
   bool softmax_bypass_ = false;
+  bool replaying_ = false;
 
  private:
   std::string class_name_;

@@ -106,6 +106,16 @@ class Model {
   void set_inference_fusion(bool on) { fuse_inference_ = on; }
   bool inference_fusion() const { return fuse_inference_; }
 
+  // Recomputation (activation checkpointing), off by default: a Training-mode forward keeps only
+  // the tensors at the model's cut points (where the graph narrows to a single tensor, such as a
+  // residual block's output) and drops what the layers between two cuts saved for backward;
+  // backward runs that stretch forward again, from the kept tensor, just before it needs it.
+  // Gradients and updates are the same as without it (the same kernels on the same inputs);
+  // activation memory falls to the cut tensors plus one stretch, for about one more forward
+  // pass of compute. Stretches with a non-replayable layer (Dropout, SyncBN) are kept as usual.
+  void set_recompute(bool on);
+  bool recompute() const { return recompute_; }
+
   // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
   // release).
   int64_t last_peak_live_tensors() const { return peak_live_; }
@@ -135,6 +145,16 @@ class Model {
   std::shared_ptr<InferencePlan> plan_;
   bool fuse_inference_ = true;
   GradReadyHook grad_ready_hook_;
+  // Recomputation: stretches of steps (first, last] between two cut points whose saved state is
+  // dropped after forward and rebuilt in backward from the output of step `first`.
+  struct Stretch {
+    int first, last;
+    Tensor input;  // the output of step `first`, kept from forward to backward
+  };
+  void plan_recompute();
+  void replay(Stretch& st);
+  bool recompute_ = false;
+  std::vector<Stretch> stretches_;
 };
 
 }  // namespace resnet

@@ -198,6 +198,7 @@ struct BenchOptions {
   std::string optimizer = "adam";
   uint64_t seed = 0;
   bool no_fuse = false;
+  bool recompute = false;
 };
 
 double median(std::vector<double> v) {
@@ -220,6 +221,7 @@ void run_bench(const BenchOptions& o) {
 
   Model model = build_model(o.model, parse_shape(o.input_shape), o.classes);
   model.set_inference_fusion(!o.no_fuse);
+  model.set_recompute(o.recompute);
   const Shape in_shape = model.input_shapes().at(0);
   const Shape out_shape = model.output_shapes().at(0);
   const int64_t classes = out_shape[-1];
@@ -305,6 +307,7 @@ void run_bench(const BenchOptions& o) {
   j["steps"] = o.steps;
   j["warmup"] = o.warmup;
   j["fused_inference"] = !o.no_fuse;
+  j["recompute"] = o.recompute;
   j["img_per_s"] = img_s;
   j["ms_per_step"] = med * 1e3;
   j["ms_per_step_mean"] = mean * 1e3;
@@ -425,6 +428,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   cmd->add_flag("--no-fuse", o->no_fuse,
                 "Inference without the fused plan (every layer on its own), for comparison");
+  cmd->add_flag("--recompute", o->recompute,
+                "Training with recomputation (activation checkpointing, Model::set_recompute)");
   cmd->add_flag("--profile", o->profile,
                 "Time every layer and every op kind (conv fwd/bwd, BN, eltwise, pooling, "
                 "reorders, optimizer update)");

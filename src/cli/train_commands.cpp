@@ -147,6 +147,7 @@ struct TrainOptions {
   std::string augment;
   int patience = 0;
   bool update_bn = false;
+  bool recompute = false;
   bool sync_bn = false;  // under mpirun: synchronized BatchNormalization statistics
   uint64_t seed = 0;
   int threads = 0;
@@ -184,6 +185,7 @@ void run_train(const TrainOptions& o) {
   set_global_seed(o.seed);
   reset_name_counters();
   Model model = o.build ? o.build(o.model, input, classes) : build_model(o.model, input, classes);
+  model.set_recompute(o.recompute);
   const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
   std::shared_ptr<LearningRateSchedule> schedule;
   const int64_t total_steps = steps_per_epoch * o.epochs;
@@ -311,6 +313,9 @@ CLI::App* add_training_command(CLI::App& app, const std::string& name,
     cmd->add_flag("--update-bn", o->update_bn,
                   "after every epoch, recompute the BatchNormalization moving statistics over "
                   "the training data (precise BN, as torch.optim.swa_utils.update_bn)");
+    cmd->add_flag("--recompute", o->recompute,
+                  "keep fewer activations for backward and recompute the rest (activation "
+                  "checkpointing): much less memory for about one more forward pass per step");
     cmd->add_flag("--sync-bn", o->sync_bn,
                   "under mpirun: BatchNormalization statistics over the global batch (all ranks) "
                   "instead of each rank's shard");

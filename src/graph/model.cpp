@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -244,6 +245,23 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     return forward_fused(inputs);
   }
 
+  // Training: the weights change every step, so their reordered copies are not kept.
+  std::optional<ops::TransientWeightsScope> transient_weights;
+  if (mode == Mode::Training) transient_weights.emplace();
+  // Recomputation: which stretch, if any, starts (its input) or ends at each step.
+  const bool recomputing = mode == Mode::Training && recompute_;
+  std::vector<int> starts_at, ends_at;
+  stretches_.clear();
+  if (recomputing) {
+    plan_recompute();
+    starts_at.assign(steps_.size(), -1);
+    ends_at.assign(steps_.size(), -1);
+    for (size_t k = 0; k < stretches_.size(); ++k) {
+      starts_at[stretches_[k].first] = static_cast<int>(k);
+      ends_at[stretches_[k].last] = static_cast<int>(k);
+    }
+  }
+
   int64_t live = 0;
   peak_live_ = 0;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -269,6 +287,14 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
         values[p] = Tensor();
         --live;
       }
+    }
+    if (recomputing) {
+      if (ends_at[i] >= 0) {
+        // Drop what the stretch's layers saved; backward replays them from its input.
+        const Stretch& st = stretches_[ends_at[i]];
+        for (int j = st.first + 1; j <= st.last; ++j) steps_[j].layer->clear_saved();
+      }
+      if (starts_at[i] >= 0) stretches_[starts_at[i]].input = values[i];
     }
   }
   has_forward_ = (mode == Mode::Training);
@@ -318,9 +344,20 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
     grads[o] = grads[o].defined() ? ops::add({grads[o], g}) : g;
   }
 
+  ops::TransientWeightsScope transient_weights;
+  std::vector<int> ends_at(n, -1);
+  for (size_t k = 0; k < stretches_.size(); ++k) ends_at[stretches_[k].last] = static_cast<int>(k);
+
   std::vector<Tensor> input_results(input_steps_.size());
   for (size_t ii = n; ii-- > 0;) {
     Step& s = steps_[ii];
+    if (ends_at[ii] >= 0) {
+      // A recomputed stretch: run its forward again when backward goes through it (gradients
+      // enter a stretch only through its last step).
+      Stretch& st = stretches_[ends_at[ii]];
+      if (up[ii] && grads[ii].defined()) replay(st);
+      st.input = Tensor();
+    }
     if (s.inputs.empty()) {
       const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(ii));
       if (it != input_steps_.end() && input_grads) {
@@ -362,7 +399,77 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
     if (grad_ready_hook_) grad_ready_hook_(*s.layer);
   }
   has_forward_ = false;
+  stretches_.clear();
   return input_results;
+}
+
+void Model::set_recompute(bool on) {
+  recompute_ = on;
+  stretches_.clear();
+}
+
+// Cut points: step i is a cut when nothing computed before i is used after i, so the stretch
+// between two cuts depends on the rest of the graph only through the output of its first step.
+// Stretches hold at least kMinStretch steps (a chain of single layers is all cuts); the tail
+// after the last stretch (loss-side layers, the outputs) is never recomputed.
+void Model::plan_recompute() {
+  constexpr int kMinStretch = 6;
+  const int n = static_cast<int>(steps_.size());
+  std::vector<int> last_use(n, -1);
+  for (int j = 0; j < n; ++j) {
+    for (int p : steps_[j].inputs) last_use[p] = std::max(last_use[p], j);
+  }
+  for (int o : output_steps_) last_use[o] = n;  // outputs live to the end
+  stretches_.clear();
+  int first = -1, prefix = -1;  // prefix: the latest use of anything before step i
+  for (int i = 0; i < n; ++i) {
+    if (prefix <= i) {
+      if (first < 0) {
+        first = i;
+      } else if (i - first >= kMinStretch) {
+        bool replayable = true;
+        for (int j = first + 1; j <= i && replayable; ++j) {
+          const Step& s = steps_[j];
+          replayable = !s.inputs.empty() && last_use[j] < n && s.layer->replayable();
+        }
+        if (replayable) stretches_.push_back({first, i, Tensor()});
+        first = i;
+      }
+    }
+    prefix = std::max(prefix, last_use[i]);
+  }
+}
+
+void Model::replay(Stretch& st) {
+  const int a = st.first, b = st.last;
+  std::vector<Tensor> local(b - a + 1);
+  std::vector<int> uses(b - a + 1, 0);
+  for (int j = a + 1; j <= b; ++j) {
+    for (int p : steps_[j].inputs) ++uses[p - a];
+  }
+  local[0] = std::move(st.input);
+  for (int j = a + 1; j <= b; ++j) {
+    Step& s = steps_[j];
+    std::vector<Tensor> ins;
+    for (int p : s.inputs) ins.push_back(local[p - a]);
+    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
+                                      : std::chrono::steady_clock::time_point{};
+    s.layer->set_replaying(true);
+    try {
+      local[j - a] = s.layer->forward(ins, Mode::Training);
+    } catch (...) {
+      s.layer->set_replaying(false);
+      throw;
+    }
+    s.layer->set_replaying(false);
+    if (layer_hook_) {
+      layer_hook_(*s.layer, false,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
+    }
+    for (int p : s.inputs) {
+      if (--uses[p - a] == 0) local[p - a] = Tensor();
+    }
+  }
 }
 
 Tensor Model::backward(const Tensor& output_grad, bool input_grad) {

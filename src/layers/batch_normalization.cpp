@@ -71,20 +71,23 @@ Tensor BatchNormalization::forward(const std::vector<Tensor>& inputs, Mode mode)
       var = ops::plain(var);
     }
     // Keras: moving -= (moving - batch) * (1 - momentum), with the unbiased batch variance.
-    const double bessel = m > 1 ? static_cast<double>(m) / static_cast<double>(m - 1) : 1.0;
-    const float decay = static_cast<float>(1.0 - o_.momentum);
-    if (!moving_mean.value.is_plain()) moving_mean.value = ops::plain(moving_mean.value).clone();
-    if (!moving_var.value.is_plain()) moving_var.value = ops::plain(moving_var.value).clone();
-    float* mm = moving_mean.value.f32();
-    float* mv = moving_var.value.f32();
-    const float* bm = mean.f32();
-    const float* bv = var.f32();
-    for (int64_t i = 0; i < c; ++i) {
-      mm[i] -= (mm[i] - bm[i]) * decay;
-      mv[i] -= (mv[i] - static_cast<float>(bv[i] * bessel)) * decay;
+    // A replayed forward (recomputation for backward) leaves them alone: they moved once.
+    if (!replaying_) {
+      const double bessel = m > 1 ? static_cast<double>(m) / static_cast<double>(m - 1) : 1.0;
+      const float decay = static_cast<float>(1.0 - o_.momentum);
+      if (!moving_mean.value.is_plain()) moving_mean.value = ops::plain(moving_mean.value).clone();
+      if (!moving_var.value.is_plain()) moving_var.value = ops::plain(moving_var.value).clone();
+      float* mm = moving_mean.value.f32();
+      float* mv = moving_var.value.f32();
+      const float* bm = mean.f32();
+      const float* bv = var.f32();
+      for (int64_t i = 0; i < c; ++i) {
+        mm[i] -= (mm[i] - bm[i]) * decay;
+        mv[i] -= (mv[i] - static_cast<float>(bv[i] * bessel)) * decay;
+      }
+      moving_mean.value.bump_version();
+      moving_var.value.bump_version();
     }
-    moving_mean.value.bump_version();
-    moving_var.value.bump_version();
   } else {
     mean = moving_mean.value;
     var = moving_var.value;

@@ -49,6 +49,7 @@ class BatchNormalization : public Layer {
   // With a BatchNormSync, Training-mode batch statistics and the matching backward terms cover
   // the samples of every process (SyncBN); null (the default): this batch only, unchanged.
   void set_sync(std::shared_ptr<BatchNormSync> sync) { sync_ = std::move(sync); }
+  bool replayable() const override { return sync_ == nullptr; }
 
  private:
   Tensor forward_synced(const Tensor& x, Tensor& mean, Tensor& var);

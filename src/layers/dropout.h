@@ -25,6 +25,7 @@ class Dropout : public Layer {
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
   void clear_saved() override;
+  bool replayable() const override { return false; }  // a new forward draws a new mask
 
  private:
   Rng& rng();

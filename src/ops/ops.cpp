@@ -31,6 +31,14 @@ void set_backend(Backend b) { current_backend.store(b); }
 Backend backend() { return current_backend.load(); }
 const char* backend_name(Backend b) { return b == Backend::Ref ? "ref" : "onednn"; }
 
+namespace {
+thread_local int transient_weights_depth = 0;
+}  // namespace
+
+TransientWeightsScope::TransientWeightsScope() { ++transient_weights_depth; }
+TransientWeightsScope::~TransientWeightsScope() { --transient_weights_depth; }
+bool TransientWeightsScope::active() { return transient_weights_depth > 0; }
+
 void set_num_threads(int n) {
   if (n < 1) throw ConfigError(fmt::format("thread count must be at least 1, got {}", n));
   onednn::set_num_threads(n);

@@ -39,6 +39,19 @@ class BackendScope {
 void set_num_threads(int n);
 int num_threads();
 
+// While one of these is alive on a thread, the oneDNN backend reorders weights that it needs in
+// another layout into temporary buffers and never keeps the copy. Training forward and backward
+// run inside one: the weights change every step, so a kept copy would only add resident memory
+// (inference and evaluation keep them).
+class TransientWeightsScope {
+ public:
+  TransientWeightsScope();
+  ~TransientWeightsScope();
+  TransientWeightsScope(const TransientWeightsScope&) = delete;
+  TransientWeightsScope& operator=(const TransientWeightsScope&) = delete;
+  static bool active();
+};
+
 // The tensor in the logical (plain, row-major) layout; returns `t` itself if already plain.
 Tensor plain(const Tensor& t);
 

@@ -39,7 +39,8 @@ std::string keras_dir() {
 std::string resnet8_path() { return keras_dir() + "/resnet8_cifar10_keras2.4.h5"; }
 
 std::string tmp(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "resnet_h5_tests";
+  // Per process: ctest -j runs the tests of this file in parallel processes.
+  const std::string dir = ::testing::TempDir() + "resnet_h5_tests_" + std::to_string(::getpid());
   fs::create_directories(dir);
   return dir + "/" + name;
 }

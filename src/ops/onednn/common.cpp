@@ -205,8 +205,8 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
       (Key("weights") << static_cast<int64_t>(w.storage_id()) << user_md << want).str();
   const uint64_t version = w.version();
   Caches& c = caches();
-  bool cache_it = true;
-  {
+  bool cache_it = !TransientWeightsScope::active();
+  if (cache_it) {
     std::lock_guard lock(c.mu);
     auto it = c.weights.find(key);
     if (it != c.weights.end()) {

@@ -1,0 +1,152 @@
+// Model::set_recompute (activation checkpointing): training with it gives the same weights,
+// moving statistics and losses as without it, while keeping less activation memory.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/allocator.h"
+#include "resnet/model.h"
+#include "resnet/models.h"
+
+namespace resnet {
+namespace {
+
+Tensor random_images(int64_t n, const Shape& sample, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int64_t> dims = {n};
+  for (int64_t d : sample.dims()) dims.push_back(d);
+  Tensor x = Tensor::empty(Shape(dims));
+  for (float& v : x.span<float>()) v = static_cast<float>(rng.normal(0, 1));
+  return x;
+}
+
+Tensor random_labels(int64_t n, int64_t classes, uint64_t seed) {
+  Rng rng(seed);
+  Tensor y = Tensor::empty({n}, DType::I64);
+  for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = static_cast<int64_t>(rng.below(classes));
+  return y;
+}
+
+// Trains `steps` steps on fixed batches; returns the losses.
+std::vector<double> train(Model& m, int steps, const Tensor& x, const Tensor& y) {
+  std::vector<double> losses;
+  for (int i = 0; i < steps; ++i) losses.push_back(m.train_step(x, y));
+  return losses;
+}
+
+// Every parameter (trainable or not: moving statistics too) bit-identical.
+void expect_same_params(Model& a, Model& b) {
+  ASSERT_EQ(a.layers().size(), b.layers().size());
+  for (size_t i = 0; i < a.layers().size(); ++i) {
+    auto& pa = a.layers()[i]->params();
+    auto& pb = b.layers()[i]->params();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t k = 0; k < pa.size(); ++k) {
+      ASSERT_EQ(pa[k].value.numel(), pb[k].value.numel());
+      EXPECT_EQ(std::memcmp(pa[k].value.f32(), pb[k].value.f32(), pa[k].value.numel() * 4), 0)
+          << a.layers()[i]->name() << "/" << pa[k].name;
+    }
+  }
+}
+
+struct TrainRun {
+  std::vector<double> losses;
+  size_t peak_bytes = 0;  // the most tensor memory live at once during the steps
+};
+
+TrainRun run(Model& m, bool recompute, int steps, const Tensor& x, const Tensor& y) {
+  m.set_recompute(recompute);
+  m.compile({.optimizer = SGD({.common = {.learning_rate = 0.05}, .momentum = 0.9}),
+             .loss = "sparse_categorical_crossentropy"});
+  detail::reset_peak_memory();
+  const size_t live0 = detail::memory_stats().live_bytes;
+  TrainRun r;
+  r.losses = train(m, steps, x, y);
+  r.peak_bytes = detail::memory_stats().peak_live_bytes - live0;
+  return r;
+}
+
+TEST(Recompute, SameTrainingAsWithoutOnCifarResNet) {
+  auto build = [] {
+    set_global_seed(7);
+    reset_name_counters();
+    return cifar_resnet(20, {16, 16, 3}, 5);
+  };
+  const Tensor x = random_images(8, {16, 16, 3}, 1);
+  const Tensor y = random_labels(8, 5, 2);
+  Model a = build(), b = build();
+  const TrainRun plain = run(a, false, 3, x, y);
+  const TrainRun recomputed = run(b, true, 3, x, y);
+  EXPECT_TRUE(b.recompute());
+  EXPECT_EQ(plain.losses, recomputed.losses);
+  expect_same_params(a, b);
+  // Only the block outputs stay from forward to backward: far less activation memory.
+  EXPECT_LT(recomputed.peak_bytes, plain.peak_bytes * 3 / 4)
+      << recomputed.peak_bytes << " vs " << plain.peak_bytes;
+}
+
+TEST(Recompute, SameTrainingAsWithoutOnTheTutorialResNet) {
+  auto build = [] {
+    set_global_seed(3);
+    reset_name_counters();
+    return resnet50_tutorial({40, 40, 3}, 6);
+  };
+  const Tensor x = random_images(2, {40, 40, 3}, 4);
+  const Tensor y = random_labels(2, 6, 5);
+  Model a = build(), b = build();
+  const TrainRun plain = run(a, false, 2, x, y);
+  const TrainRun recomputed = run(b, true, 2, x, y);
+  EXPECT_EQ(plain.losses, recomputed.losses);
+  expect_same_params(a, b);
+  EXPECT_LT(recomputed.peak_bytes, plain.peak_bytes);
+}
+
+// A Dropout inside a stretch makes it non-replayable (a replay would draw another mask): kept as
+// without recomputation, so the results still match. Frozen layers are not replayed at all.
+Model dropout_net(bool freeze) {
+  set_global_seed(11);
+  reset_name_counters();
+  SymTensor in = Input({8, 8, 2});
+  SymTensor x = in;
+  for (int i = 0; i < 4; ++i) {
+    x = Conv2D({.filters = 4, .padding = Padding::Same})(x);
+    x = BatchNormalization()(x);
+    x = Activation("relu")(x);
+    if (i == 1) x = Dropout({.rate = 0.3, .seed = 5})(x);
+  }
+  x = Flatten()(x);
+  x = Dense({.units = 3, .activation = "softmax"})(x);
+  Model m(in, x, "chain");
+  if (freeze) m.freeze_until("conv2d_1");
+  return m;
+}
+
+TEST(Recompute, DropoutAndFrozenLayersGiveTheSameResults) {
+  const Tensor x = random_images(4, {8, 8, 2}, 8);
+  const Tensor y = random_labels(4, 3, 9);
+  for (bool freeze : {false, true}) {
+    Model a = dropout_net(freeze), b = dropout_net(freeze);
+    const TrainRun plain = run(a, false, 3, x, y);
+    const TrainRun recomputed = run(b, true, 3, x, y);
+    EXPECT_EQ(plain.losses, recomputed.losses) << "freeze " << freeze;
+    expect_same_params(a, b);
+  }
+}
+
+TEST(Recompute, BackwardWithoutForwardStillFails) {
+  set_global_seed(1);
+  reset_name_counters();
+  Model m = cifar_resnet(8, {8, 8, 3}, 2);
+  m.set_recompute(true);
+  EXPECT_THROW(m.backward(Tensor::zeros({1, 2})), ConfigError);
+  // Inference is unaffected.
+  const Tensor x = random_images(1, {8, 8, 3}, 3);
+  m.set_recompute(false);
+  const Tensor ref = m.forward(x, Mode::Inference).clone();
+  m.set_recompute(true);
+  const Tensor out = m.forward(x, Mode::Inference);
+  EXPECT_EQ(std::memcmp(ref.f32(), out.f32(), ref.numel() * 4), 0);
+}
+
+}  // namespace
+}  // namespace resnet
