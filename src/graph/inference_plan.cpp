@@ -34,6 +34,10 @@ struct Model::InferencePlan {
     layers::BatchNormalization* bn_layer = nullptr;
     Tensor w, b;  // folded kernel and bias (with bn)
     std::vector<std::pair<uint64_t, uint64_t>> folded_from;  // (storage id, version) of sources
+    // The convolution resolved for the weights and input shape of the last call.
+    ops::PreparedConv prepared;
+    std::vector<std::pair<uint64_t, uint64_t>> prepared_from;  // weights it holds
+    Shape prepared_input;
   };
   std::vector<Group> groups;
   std::vector<int> group_at;    // step -> index of the group that runs there (its last layer)
@@ -175,7 +179,15 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
         residual = values[g.residual];
         reuse = uses[g.residual] == 1 && plan.group_at[g.residual] >= 0 && g.residual != xin;
       }
-      Tensor y = ops::conv2d_forward_fused(x, w, b, geom, residual, g.relu_post, reuse);
+      // Remade when the (folded) weights or the input shape changed; weights that change every
+      // call (inference between training steps without batch norm) are prepared every call.
+      std::vector<std::pair<uint64_t, uint64_t>> from = {signature(w), signature(b)};
+      if (!g.prepared.defined() || from != g.prepared_from || x.shape() != g.prepared_input) {
+        g.prepared = ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post);
+        g.prepared_from = std::move(from);
+        g.prepared_input = x.shape();
+      }
+      Tensor y = g.prepared(x, residual, reuse);
       residual = Tensor();
       values[i] = std::move(y);
       ++live;

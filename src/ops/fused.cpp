@@ -25,6 +25,18 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
   return y;
 }
 
+PreparedConv::PreparedConv(const Tensor& w, const Tensor& b, const ConvGeom& g, bool residual,
+                           bool relu)
+    : w_(w), b_(b), g_(g), relu_(relu) {
+  if (backend() == Backend::OneDnn) impl_ = onednn::prepare_conv2d_fused(w, b, g, residual, relu);
+}
+
+Tensor PreparedConv::operator()(const Tensor& x, const Tensor& residual,
+                                bool reuse_residual) const {
+  if (impl_ == nullptr) return conv2d_forward_fused(x, w_, b_, g_, residual, relu_, reuse_residual);
+  return onednn::run_prepared_conv2d(impl_, x, residual, reuse_residual);
+}
+
 void fold_batchnorm(const Tensor& w, const Tensor& b, const Tensor& gamma, const Tensor& beta,
                     const Tensor& mean, const Tensor& var, double eps, Tensor& w_out,
                     Tensor& b_out) {

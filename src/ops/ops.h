@@ -153,6 +153,27 @@ void dense_backward_weights(const Tensor& x, const Tensor& dy, bool with_bias, T
 // into its storage (the only op that may modify an input, and only when asked to).
 Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
                             const Tensor& residual, bool relu, bool reuse_residual = false);
+// The same fused convolution prepared once for fixed weights and input shape: the primitive,
+// the weights reordered into its layout and the output layout are resolved when it is made, so
+// a call only wraps the buffers and runs the kernel (inference at batch 1 calls ~50 of these
+// per image). Its own copy of the weights: remake it when `w` or `b` change. Empty (run falls
+// back to conv2d_forward_fused) on the reference backend.
+class PreparedConv {
+ public:
+  PreparedConv() = default;
+  PreparedConv(const Tensor& w, const Tensor& b, const ConvGeom& g, bool residual, bool relu);
+  bool defined() const { return impl_ != nullptr; }
+  // As conv2d_forward_fused(x, w, b, g, residual, relu, reuse_residual) with the w, b, g and
+  // relu given when prepared; x must have the prepared geometry's shape.
+  Tensor operator()(const Tensor& x, const Tensor& residual, bool reuse_residual) const;
+
+ private:
+  std::shared_ptr<const void> impl_;
+  Tensor w_, b_;
+  ConvGeom g_;
+  bool relu_ = false;
+};
+
 // Folds inference-mode batch norm into the preceding convolution (kernel HWIO, F = last axis):
 // s = gamma / sqrt(var + eps), w_out = w * s, b_out = (b - mean) * s + beta (b undefined: 0).
 // Computed in double; w_out/b_out are (re)allocated plain when their shapes differ, then

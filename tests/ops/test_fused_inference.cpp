@@ -75,6 +75,12 @@ TEST(FusedConv, OneDnnMatchesUnfusedReference) {
       {
         BackendScope dnn(Backend::OneDnn);
         actual = plain(conv2d_forward_fused(x, w, b, g, r, relu));
+        // Prepared once, run twice: the same as the one-shot call.
+        const PreparedConv prepared(w, b, g, with_res, relu);
+        EXPECT_TRUE(prepared.defined());
+        for (int run = 0; run < 2; ++run) {
+          EXPECT_TRUE(AllClose(plain(prepared(x, r, false)), actual, 0.0, ctx + " prepared"));
+        }
       }
       EXPECT_TRUE(AllClose(actual, expected, 1e-5, ctx));
       // The ref backend's fused call is the unfused chain.
@@ -114,6 +120,50 @@ TEST(FusedConv, ResidualLayoutsAndReuse) {
   const Tensor r = conv2d_forward_fused(x2, w, b, g, r0, true, false);
   const Tensor reused = conv2d_forward_fused(x, w, b, g, r, true, true);
   EXPECT_TRUE(reused.shares_storage(r));
+}
+
+TEST(PreparedConv, InputsInOtherLayoutsReuseAndErrors) {
+  BackendScope dnn(Backend::OneDnn);
+  const ConvGeom g = conv_geom(2, 8, 8, 32, 3, 64, 1, true);
+  const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, 21, -0.3f, 0.3f);
+  const Tensor b = random_tensor({g.f}, 22);
+  const PreparedConv prepared(w, b, g, true, true);
+  // An input in a training convolution's (blocked) layout, and plain.
+  const ConvGeom g0 = conv_geom(2, 8, 8, 16, 1, 32, 1, false);
+  const Tensor x_blocked = conv2d_forward(random_tensor({2, 8, 8, 16}, 23),
+                                          random_tensor({1, 1, 16, 32}, 24), Tensor(), g0);
+  const Tensor x_plain = plain(x_blocked).clone();
+  const Tensor r = random_tensor({g.n, g.oh, g.ow, g.f}, 25);
+  Tensor expected;
+  {
+    BackendScope ref(Backend::Ref);
+    expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(x_plain, w, b, g), r}));
+  }
+  EXPECT_TRUE(AllClose(plain(prepared(x_blocked, r, false)), expected, 1e-5, "blocked input"));
+  EXPECT_TRUE(AllClose(plain(prepared(x_plain, r, false)), expected, 1e-5, "plain input"));
+  // A residual produced by the prepared convolution itself is overwritten in place when handed
+  // over, and left alone otherwise.
+  const Tensor own = prepared(x_plain, r, false);
+  const Tensor own_copy = plain(own).clone();
+  const Tensor kept = prepared(x_plain, own, false);
+  EXPECT_FALSE(kept.shares_storage(own));
+  EXPECT_TRUE(AllClose(plain(own), own_copy, 0.0, "residual untouched"));
+  const Tensor reused = prepared(x_plain, own, true);
+  EXPECT_TRUE(reused.shares_storage(own));
+  EXPECT_TRUE(AllClose(plain(reused), plain(kept), 0.0, "reused"));
+  // Wrong shapes are refused with the op's name.
+  try {
+    prepared(random_tensor({1, 8, 8, 32}, 26), r, false);
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d_forward_fused"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(prepared(x_plain, random_tensor({2, 8, 8, 63}, 27), false), ShapeError);
+  // On the reference backend it is the unfused chain.
+  BackendScope ref(Backend::Ref);
+  const PreparedConv on_ref(w, b, g, true, true);
+  EXPECT_FALSE(on_ref.defined());
+  EXPECT_TRUE(AllClose(on_ref(x_plain, r, false), expected, 0.0, "ref"));
 }
 
 TEST(FusedConv, RejectsWrongResidualShape) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/allocator.h"
 #include "ops/onednn/onednn.h"
 
 namespace resnet::ops::onednn {
@@ -87,6 +88,7 @@ struct Caches {
   struct Weights {
     uint64_t version;
     memory mem;
+    std::shared_ptr<void> storage;  // the arena block `mem` lives in (huge pages when granted)
   };
   std::unordered_map<std::string, Weights> weights;
   size_t weight_bytes = 0;
@@ -227,7 +229,12 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
     reorder(mem_over(w, user_md), tmp);
     return tmp;
   }
-  memory dst(want, engine());
+  // In the tensor arena rather than oneDNN's own allocation: inference at batch 1 streams every
+  // weight once per image, and huge pages spare that stream most of its TLB misses.
+  const size_t bytes = want.get_size();
+  std::shared_ptr<void> storage(detail::allocate_block(bytes),
+                                [bytes](void* p) { detail::release_block(p, bytes); });
+  memory dst(want, engine(), storage.get());
   reorder(mem_over(w, user_md), dst);
   std::lock_guard lock(c.mu);
   auto it = c.weights.find(key);
@@ -239,7 +246,7 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
     c.weights.clear();
     c.weight_bytes = 0;
   }
-  c.weights.emplace(key, Caches::Weights{version, dst});
+  c.weights.emplace(key, Caches::Weights{version, dst, storage});
   c.weight_bytes += want.get_size();
   return dst;
 }

@@ -5,6 +5,7 @@
 // Keras HWIO layout once per optimizer update (cached_weights).
 #include <fmt/format.h>
 
+#include "core/allocator.h"
 #include "ops/onednn/common.h"
 #include "ops/onednn/onednn.h"
 
@@ -175,6 +176,85 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
                                              {DNNL_ARG_DST, mem_over(y, dst_md)}};
         if (b.defined()) args.emplace(DNNL_ARG_BIAS, as_md(b, conv->pd.bias_desc()));
         execute(conv->prim, args);
+        return y;
+      });
+}
+
+namespace {
+struct PreparedConvImpl {
+  std::shared_ptr<const ConvFwd> conv;
+  ConvGeom g;
+  memory::desc src_md, dst_md;
+  std::shared_ptr<const detail::Layout> src_layout, dst_layout;  // null: plain
+  std::shared_ptr<void> weights_storage;
+  memory weights, bias;
+  Tensor b;
+};
+}  // namespace
+
+std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& b,
+                                                 const ConvGeom& g, bool residual, bool relu) {
+  const char* op = "prepare_conv2d_fused";
+  expect_shape(op, "kernel", w, w_shape(g));
+  if (b.defined()) expect_shape(op, "bias", b, Shape{g.f});
+  return guarded(
+      op, [&] { return fmt::format("{} w={} b={}", g.str(), describe(w), describe(b)); },
+      [&] {
+        auto p = std::make_shared<PreparedConvImpl>();
+        p->conv = conv_fwd_fused(g, b.defined(), residual, relu);
+        p->g = g;
+        p->src_md = p->conv->pd.src_desc();
+        p->dst_md = p->conv->pd.dst_desc();
+        if (p->src_md != plain_md(x_shape(g))) p->src_layout = layout_of(p->src_md);
+        if (p->dst_md != plain_md(y_shape(g))) p->dst_layout = layout_of(p->dst_md);
+        const memory::desc want = p->conv->pd.weights_desc();
+        const size_t bytes = want.get_size();
+        p->weights_storage = std::shared_ptr<void>(
+            detail::allocate_block(bytes), [bytes](void* q) { detail::release_block(q, bytes); });
+        p->weights = memory(want, engine(), p->weights_storage.get());
+        reorder(mem_over(w, user_weights_md(w, g)), p->weights);
+        if (b.defined()) {
+          p->b = b;
+          p->bias = mem_over(b, p->conv->pd.bias_desc());
+        }
+        return std::shared_ptr<const void>(std::move(p));
+      });
+}
+
+Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
+                           const Tensor& residual, bool reuse_residual) {
+  const auto& p = *static_cast<const PreparedConvImpl*>(prepared.get());
+  const char* op = "conv2d_forward_fused";
+  expect_shape(op, "input", x, x_shape(p.g));
+  if (residual.defined()) expect_shape(op, "residual", residual, y_shape(p.g));
+  return guarded(
+      op,
+      [&] {
+        return fmt::format("{} x={} residual={} (prepared)", p.g.str(), describe(x),
+                           describe(residual));
+      },
+      [&] {
+        // The input as the primitive wants it: a view when it already is (the output of the
+        // previous convolution), else a reordered copy.
+        const bool src_ok = p.src_layout ? x.layout() == p.src_layout : x.is_plain();
+        memory src_mem = src_ok ? memory(p.src_md, engine(), x.raw()) : as_md(x, p.src_md);
+        Tensor y;
+        const bool residual_ok =
+            residual.defined() &&
+            (p.dst_layout ? residual.layout() == p.dst_layout : residual.is_plain());
+        if (residual_ok && reuse_residual) {
+          y = residual;  // handed over by the caller: accumulate in place
+        } else {
+          y = p.dst_layout ? Tensor::with_layout(y_shape(p.g), DType::F32, p.dst_layout,
+                                                 p.dst_md.get_size())
+                           : Tensor::empty(y_shape(p.g));
+          if (residual.defined()) reorder(mem_over(residual, md_of(residual)), mem_over(y, p.dst_md));
+        }
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
+                                             {DNNL_ARG_WEIGHTS, p.weights},
+                                             {DNNL_ARG_DST, memory(p.dst_md, engine(), y.raw())}};
+        if (p.bias) args.emplace(DNNL_ARG_BIAS, p.bias);
+        execute(p.conv->prim, args);
         return y;
       });
 }

@@ -22,6 +22,11 @@ Tensor to_plain(const Tensor& t);
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g);
 Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
                             const Tensor& residual, bool relu, bool reuse_residual);
+// ops::PreparedConv: resolved once (primitive, weights in its layout, output layout), run many.
+std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& b,
+                                                 const ConvGeom& g, bool residual, bool relu);
+Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
+                           const Tensor& residual, bool reuse_residual);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g);
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const ConvGeom& g, bool with_bias,
                              Tensor& dw, Tensor& db);
