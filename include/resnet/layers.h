@@ -77,7 +77,9 @@ struct Initializer {
 };
 
 // A named parameter: its value and gradient (same shape), and whether training updates it.
-// Non-trainable parameters (BatchNormalization moving statistics) have no gradient.
+// Non-trainable parameters (BatchNormalization moving statistics) have no gradient; the gradient
+// of a trainable one is undefined until a backward sets it (Model::train_step releases it again
+// once the optimizer has used it, as PyTorch's zero_grad(set_to_none=True)).
 struct Param {
   std::string name;  // "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"
   Tensor value;

@@ -49,6 +49,16 @@ class Optimizer {
   // bump_version()). Slots are created on first use, per param, in the order given.
   void apply(const std::vector<Param*>& params);
 
+  // The same update, one param at a time as soon as its gradient is final (Model::train_step
+  // uses it during backward, so gradients need not all exist at once). begin_step checks the
+  // params and creates their slots; update_param(i) updates params[i] from its gradient (one
+  // without a gradient is left as is, as Keras skips variables without gradients); end_step
+  // counts the iteration. Not with clipping, which needs every gradient first.
+  bool updates_per_param() const;
+  void begin_step(const std::vector<Param*>& params);
+  void update_param(size_t i);
+  void end_step();
+
   virtual std::string class_name() const = 0;  // "Adam", "SGD", "AdamW", "RMSprop"
   // Keras optimizer config as JSON text (for training_config).
   virtual std::string config_json() const = 0;
@@ -77,6 +87,8 @@ class Optimizer {
   virtual std::vector<std::string> slot_names() const = 0;
   // AdamW applies weight decay itself (decoupled); the others get it folded into g.
   virtual bool decoupled_weight_decay() const { return false; }
+  void prepare_slots(const std::vector<Param*>& params);
+  void update_one(Param* p, const float* g, bool g_is_copy, size_t i, double lr, int64_t t);
 
   OptimizerCommon common_;
   int64_t iterations_ = 0;
@@ -84,6 +96,8 @@ class Optimizer {
 
  private:
   std::vector<float> decay_buffer_;  // g + wd * w for one param (coupled weight decay)
+  std::vector<Param*> step_params_;  // between begin_step and end_step
+  double step_lr_ = 0.0;
 };
 
 struct SGDOptions {

@@ -110,12 +110,6 @@ Layer::~Layer() = default;
 
 void Layer::set_trainable(bool t) {
   trainable_ = t;
-  // A layer made trainable again (fine-tuning) needs grad buffers for its trainable params.
-  if (t) {
-    for (Param& p : params_) {
-      if (p.trainable && !p.grad.defined()) p.grad = Tensor(p.value.shape(), p.value.dtype());
-    }
-  }
 }
 
 Param& Layer::param(std::string_view name) {
@@ -154,7 +148,6 @@ Param& Layer::add_param(const std::string& name, Shape shape, const Initializer&
   p.name = name;
   p.value = Tensor::empty(shape);
   init.fill(p.value, fan_in, fan_out);
-  if (trainable) p.grad = Tensor(shape);
   p.trainable = trainable;
   params_.push_back(std::move(p));
   return params_.back();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <numeric>
+#include <unordered_map>
 
 #include "dist/comm.h"
 #include "dist/data_parallel.h"
@@ -110,15 +111,44 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
   TrainState& st = *train_;
   Tensor out = forward(x, Mode::Training);
   LossValue lv = batch_loss(st, out, targets);
+  const std::vector<Param*> params = trainable_params();
+  // Without clipping (which needs every gradient first) and without another user of the
+  // grad-ready hook (data-parallel training), each layer's params are updated as soon as
+  // backward has finished with the layer, and their gradients released: the gradients of the
+  // whole model never exist at once. The update is the same as apply() after backward (a layer's
+  // weights are not used by backward once it is past them).
+  const bool per_layer = st.optimizer->updates_per_param() && !grad_ready_hook_;
+  std::unordered_map<const Param*, size_t> index;
+  if (per_layer) {
+    st.optimizer->begin_step(params);
+    for (size_t i = 0; i < params.size(); ++i) index.emplace(params[i], i);
+    grad_ready_hook_ = [&](Layer& layer) {
+      for (Param& p : layer.params()) {
+        auto it = index.find(&p);
+        if (it == index.end()) continue;
+        st.optimizer->update_param(it->second);
+        p.grad = Tensor();
+      }
+    };
+  }
+  auto restore = [&] {
+    if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+    if (per_layer) grad_ready_hook_ = nullptr;
+  };
   if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
   try {
     backward(lv.grad);
   } catch (...) {
-    if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
+    restore();
     throw;
   }
-  if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
-  st.optimizer->apply(trainable_params());
+  restore();
+  if (per_layer) {
+    st.optimizer->end_step();
+  } else {
+    st.optimizer->apply(params);
+    for (Param* p : params) p->grad = Tensor();  // recomputed by the next backward
+  }
   if (metric_sums != nullptr) add_metrics(st, out, targets, *metric_sums);
   return lv.loss;
 }

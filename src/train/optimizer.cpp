@@ -306,37 +306,35 @@ void Optimizer::set_learning_rate(double lr) {
   common_.schedule.reset();
 }
 
-void Optimizer::apply(const std::vector<Param*>& params) {
+namespace {
+void check_param(const std::string& opt, const Param* p, size_t i) {
+  if (p == nullptr) throw Error(fmt::format("{}: param #{} is null", opt, i));
+  if (!p->value.defined() || !p->value.is_plain() || p->value.dtype() != DType::F32) {
+    throw Error(fmt::format("{}: param '{}' must be a plain float32 tensor", opt, p->name));
+  }
+}
+
+// The gradient in plain float32 layout (a handle to the gradient itself when it already is).
+Tensor plain_grad(const std::string& opt, const Param* p) {
+  if (p->grad.shape() != p->value.shape()) {
+    throw Error(fmt::format("{}: param '{}' has shape {} but its gradient has shape {}", opt,
+                            p->name, p->value.shape().str(), p->grad.shape().str()));
+  }
+  Tensor g = ops::plain(p->grad);
+  if (g.dtype() != DType::F32) g = g.to_f32();
+  return g;
+}
+}  // namespace
+
+// Slots: created zero-filled on first use, in slot_names() order; loaded slots are kept (and
+// reordered by name when needed).
+void Optimizer::prepare_slots(const std::vector<Param*>& params) {
   const std::string opt = class_name();
   const std::vector<std::string> names = slot_names();
-
-  // The gradients in plain layout (a handle to the gradient itself when it already is plain
-  // float32; otherwise a reordered or converted copy). They are read only.
-  std::vector<Tensor> plain_grads(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    Param* p = params[i];
-    if (p == nullptr) throw Error(fmt::format("{}: param #{} is null", opt, i));
-    if (!p->value.defined() || !p->value.is_plain() || p->value.dtype() != DType::F32) {
-      throw Error(fmt::format("{}: param '{}' must be a plain float32 tensor", opt, p->name));
-    }
-    if (!p->grad.defined()) {
-      throw Error(fmt::format("{}: param '{}' {} has no gradient (run backward first)", opt,
-                              p->name, p->value.shape().str()));
-    }
-    if (p->grad.shape() != p->value.shape()) {
-      throw Error(fmt::format("{}: param '{}' has shape {} but its gradient has shape {}", opt,
-                              p->name, p->value.shape().str(), p->grad.shape().str()));
-    }
-    Tensor g = ops::plain(p->grad);
-    if (g.dtype() != DType::F32) g = g.to_f32();
-    plain_grads[i] = std::move(g);
-  }
-
-  // Slots: created zero-filled on first use, in slot_names() order; loaded slots are kept (and
-  // reordered by name when needed).
   if (slots_.size() < params.size()) slots_.resize(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     const Param* p = params[i];
+    check_param(opt, p, i);
     std::vector<Slot>& s = slots_[i];
     bool ok = s.size() == names.size();
     for (size_t k = 0; ok && k < names.size(); ++k) ok = s[k].name == names[k];
@@ -360,13 +358,56 @@ void Optimizer::apply(const std::vector<Param*>& params) {
       }
     }
   }
+}
+
+// Steps 4 and 5 for param i: weight decay (decoupled, or coupled into a copy of g in the reused
+// buffer unless g already is a working copy), the update, and the version bump.
+void Optimizer::update_one(Param* p, const float* g, bool g_is_copy, size_t i, double lr,
+                           int64_t t) {
+  float* w = p->value.f32();
+  const int64_t n = p->value.numel();
+  const double wd = common_.weight_decay;
+  if (wd > 0) {
+    if (decoupled_weight_decay()) {
+      // w -= lr * wd * w
+      const float f = static_cast<float>(1.0 - lr * wd);
+#pragma omp parallel for if (n >= kParallelMin)
+      for (int64_t j = 0; j < n; ++j) w[j] *= f;
+    } else {
+      // g += wd * w, in place in a working copy, else into the reused buffer
+      float* gw = g_is_copy ? const_cast<float*>(g) : nullptr;
+      if (gw == nullptr) {
+        if (static_cast<int64_t>(decay_buffer_.size()) < n) decay_buffer_.resize(n);
+        gw = decay_buffer_.data();
+      }
+      const float f = static_cast<float>(wd);
+#pragma omp parallel for if (n >= kParallelMin)
+      for (int64_t j = 0; j < n; ++j) gw[j] = g[j] + f * w[j];
+      g = gw;
+    }
+  }
+  update(w, g, n, slots_[i], lr, t);
+  p->value.bump_version();
+}
+
+void Optimizer::apply(const std::vector<Param*>& params) {
+  const std::string opt = class_name();
+  for (size_t i = 0; i < params.size(); ++i) {
+    check_param(opt, params[i], i);
+    if (!params[i]->grad.defined()) {
+      throw Error(fmt::format("{}: param '{}' {} has no gradient (run backward first)", opt,
+                              params[i]->name, params[i]->value.shape().str()));
+    }
+  }
+  std::vector<Tensor> plain_grads(params.size());
+  for (size_t i = 0; i < params.size(); ++i) plain_grads[i] = plain_grad(opt, params[i]);
+  prepare_slots(params);
 
   // Clipping (by value, per-tensor norm, then global norm) needs every gradient changed before
   // the first update: working copies of all of them. Without clipping the update reads the
-  // gradients in place, and coupled weight decay works in one reused buffer of the largest
-  // param's size (no per-step allocation, no page faults of fresh memory).
-  const bool clipping =
-      common_.clipvalue > 0 || common_.clipnorm > 0 || common_.global_clipnorm > 0;
+  // gradients in place (coupled weight decay works in one reused buffer of the largest param's
+  // size): no per-step allocation, no page faults of fresh memory.
+  const bool clipping = !updates_per_param();
   std::vector<std::vector<float>> clipped;
   if (clipping) {
     clipped.resize(params.size());
@@ -397,35 +438,39 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   }
 
   const double lr = learning_rate();
-  const double wd = common_.weight_decay;
   const int64_t t = iterations_ + 1;
   for (size_t i = 0; i < params.size(); ++i) {
-    Param* p = params[i];
-    float* w = p->value.f32();
-    const int64_t n = p->value.numel();
     const float* g = clipping ? clipped[i].data() : plain_grads[i].f32();
-    if (wd > 0) {
-      if (decoupled_weight_decay()) {
-        // w -= lr * wd * w
-        const float f = static_cast<float>(1.0 - lr * wd);
-#pragma omp parallel for if (n >= kParallelMin)
-        for (int64_t j = 0; j < n; ++j) w[j] *= f;
-      } else {
-        // g += wd * w, into the clipped copy or the reused buffer
-        float* gw = clipping ? clipped[i].data() : nullptr;
-        if (gw == nullptr) {
-          if (static_cast<int64_t>(decay_buffer_.size()) < n) decay_buffer_.resize(n);
-          gw = decay_buffer_.data();
-        }
-        const float f = static_cast<float>(wd);
-#pragma omp parallel for if (n >= kParallelMin)
-        for (int64_t j = 0; j < n; ++j) gw[j] = g[j] + f * w[j];
-        g = gw;
-      }
-    }
-    update(w, g, n, slots_[i], lr, t);
-    p->value.bump_version();
+    update_one(params[i], g, clipping, i, lr, t);
   }
+  ++iterations_;
+}
+
+bool Optimizer::updates_per_param() const {
+  return common_.clipvalue <= 0 && common_.clipnorm <= 0 && common_.global_clipnorm <= 0;
+}
+
+void Optimizer::begin_step(const std::vector<Param*>& params) {
+  if (!updates_per_param()) {
+    throw Error(fmt::format("{}: clipping needs every gradient first: use apply()", class_name()));
+  }
+  prepare_slots(params);
+  step_params_ = params;
+  step_lr_ = learning_rate();
+}
+
+void Optimizer::update_param(size_t i) {
+  if (i >= step_params_.size()) {
+    throw Error(fmt::format("{}: update_param({}) outside begin_step/end_step", class_name(), i));
+  }
+  Param* p = step_params_[i];
+  if (!p->grad.defined()) return;  // no gradient reached it: left as is (Keras skips it too)
+  const Tensor g = plain_grad(class_name(), p);
+  update_one(p, g.f32(), false, i, step_lr_, iterations_ + 1);
+}
+
+void Optimizer::end_step() {
+  step_params_.clear();
   ++iterations_;
 }
 

@@ -55,7 +55,9 @@ inline ::testing::AssertionResult check_layer_grads(Layer& layer, const std::vec
   };
   auto backward = [&](const GradValues& v, const std::vector<double>& dy, GradValues& grads) {
     Tensor y = layer.forward(set_values(v), Mode::Training);
-    for (Param* p : params) p->grad.fill(std::numeric_limits<float>::quiet_NaN());
+    for (Param* p : params) {
+      p->grad = Tensor::full(p->value.shape(), std::numeric_limits<float>::quiet_NaN());
+    }
     std::vector<Tensor> dx =
         layer.backward(to_tensor(y.shape(), dy), std::vector<bool>(xs.size(), true));
     layer.clear_saved();

@@ -98,7 +98,7 @@ TEST_F(LayersBatchNormalization, FrozenLayerRunsInInferenceMode) {
   EXPECT_EQ(bn->param("moving_variance").value.to_vector(), mv);
 
   // Backward: the statistics are constants, dx = dy * gamma / sqrt(var + eps); no param grads.
-  bn->param("gamma").grad.fill(7.0f);
+  bn->param("gamma").grad = Tensor::full(bn->param("gamma").value.shape(), 7.0f);
   Tensor dy = testing::random_tensor(Shape{2, 1, 2, 2}, 3);
   bn->forward({small_batch()}, Mode::Training);
   std::vector<Tensor> dx = bn->backward(dy, {true});

@@ -90,7 +90,7 @@ TEST_F(LayersConv2D, FrozenLayerComputesNoParamGrads) {
   auto conv = Conv2D({.filters = 2, .trainable = false});
   conv(Input({4, 4, 1}));
   EXPECT_EQ(conv->count_trainable_params(), 0);
-  conv->param("kernel").grad.fill(5.0f);
+  conv->param("kernel").grad = Tensor::full(conv->param("kernel").value.shape(), 5.0f);
   Tensor x = random_tensor(Shape{1, 4, 4, 1}, 1);
   Tensor y = conv->forward({x}, Mode::Training);
   std::vector<Tensor> dx = conv->backward(random_tensor(y.shape(), 2), {true});
