@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 
 #include "layers/activation.h"
@@ -25,6 +26,9 @@
 
 namespace resnet {
 
+// (storage id, version) of up to six tensors; unused entries stay (0, 0).
+using Signatures = std::array<std::pair<uint64_t, uint64_t>, 6>;
+
 struct Model::InferencePlan {
   struct Group {
     int conv = -1, bn = -1, add = -1, relu = -1;  // step indices, -1 when absent
@@ -32,11 +36,14 @@ struct Model::InferencePlan {
     bool relu_post = false;
     layers::Conv2D* conv_layer = nullptr;
     layers::BatchNormalization* bn_layer = nullptr;
+    // The params, looked up once (a layer's params do not move after it is built).
+    Param *kernel = nullptr, *bias = nullptr;
+    Param *gamma = nullptr, *beta = nullptr, *mean = nullptr, *var = nullptr;
     Tensor w, b;  // folded kernel and bias (with bn)
-    std::vector<std::pair<uint64_t, uint64_t>> folded_from;  // (storage id, version) of sources
+    Signatures folded_from;  // (storage id, version) of the sources
     // The convolution resolved for the weights and input shape of the last call.
     ops::PreparedConv prepared;
-    std::vector<std::pair<uint64_t, uint64_t>> prepared_from;  // weights it holds
+    Signatures prepared_from;  // the weights it holds
     Shape prepared_input;
   };
   std::vector<Group> groups;
@@ -122,6 +129,14 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       for (int s : {g.conv, g.bn, g.add, g.relu}) {
         if (s >= 0) plan->absorbed[s] = true;
       }
+      g.kernel = &conv->param("kernel");
+      if (conv->options().use_bias) g.bias = &conv->param("bias");
+      if (g.bn_layer != nullptr) {
+        g.gamma = &g.bn_layer->param("gamma");
+        g.beta = &g.bn_layer->param("beta");
+        g.mean = &g.bn_layer->param("moving_mean");
+        g.var = &g.bn_layer->param("moving_variance");
+      }
       plan->group_at[cur] = static_cast<int>(plan->groups.size());
       plan->groups.push_back(std::move(g));
     }
@@ -153,22 +168,20 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       const int xin = steps_[g.conv].inputs[0];
       const Tensor& x = values[xin];
       const ops::ConvGeom geom = conv.geometry(x.shape()[0], x.shape().drop_front());
-      const Tensor& kernel = conv.param("kernel").value;
-      const Tensor bias = conv.options().use_bias ? conv.param("bias").value : Tensor();
+      const Tensor& kernel = g.kernel->value;
+      const Tensor bias = g.bias != nullptr ? g.bias->value : Tensor();
       Tensor w = kernel, b = bias;
       if (g.bn >= 0) {
-        layers::BatchNormalization& bn = *g.bn_layer;
-        const Tensor& gamma = bn.param("gamma").value;
-        const Tensor& beta = bn.param("beta").value;
-        const Tensor& mean = bn.param("moving_mean").value;
-        const Tensor& var = bn.param("moving_variance").value;
-        std::vector<std::pair<uint64_t, uint64_t>> from = {
-            signature(kernel), signature(bias),  signature(gamma),
-            signature(beta),   signature(mean), signature(var)};
+        const Tensor& gamma = g.gamma->value;
+        const Tensor& beta = g.beta->value;
+        const Tensor& mean = g.mean->value;
+        const Tensor& var = g.var->value;
+        const Signatures from = {signature(kernel), signature(bias),  signature(gamma),
+                                 signature(beta),   signature(mean), signature(var)};
         if (from != g.folded_from || !g.w.defined()) {
-          ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, bn.options().epsilon, g.w,
-                              g.b);
-          g.folded_from = std::move(from);
+          ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,
+                              g.w, g.b);
+          g.folded_from = from;
         }
         w = g.w;
         b = g.b;
@@ -181,10 +194,10 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       }
       // Remade when the (folded) weights or the input shape changed; weights that change every
       // call (inference between training steps without batch norm) are prepared every call.
-      std::vector<std::pair<uint64_t, uint64_t>> from = {signature(w), signature(b)};
+      const Signatures from = {signature(w), signature(b)};
       if (!g.prepared.defined() || from != g.prepared_from || x.shape() != g.prepared_input) {
         g.prepared = ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post);
-        g.prepared_from = std::move(from);
+        g.prepared_from = from;
         g.prepared_input = x.shape();
       }
       Tensor y = g.prepared(x, residual, reuse);
