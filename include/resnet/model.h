@@ -143,6 +143,9 @@ class Model {
   struct InferencePlan;
   std::vector<Tensor> forward_fused(const std::vector<Tensor>& inputs);
   std::shared_ptr<InferencePlan> plan_;
+  // Drops the plan's folded and reordered weights (training changes them; the next inference
+  // forward makes them again), so they do not add to the memory of training between evaluations.
+  void release_plan_weights();
   bool fuse_inference_ = true;
   GradReadyHook grad_ready_hook_;
   // Recomputation: stretches of steps (first, last] between two cut points whose saved state is

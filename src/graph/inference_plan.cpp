@@ -68,6 +68,17 @@ std::pair<uint64_t, uint64_t> signature(const Tensor& t) {
 
 }  // namespace
 
+void Model::release_plan_weights() {
+  if (!plan_) return;
+  for (InferencePlan::Group& g : plan_->groups) {
+    g.w = Tensor();
+    g.b = Tensor();
+    g.folded_from = {};
+    g.prepared = ops::PreparedConv();
+    g.prepared_from = {};
+  }
+}
+
 std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
   const size_t n = steps_.size();
   if (!plan_) {

@@ -245,9 +245,13 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     return forward_fused(inputs);
   }
 
-  // Training: the weights change every step, so their reordered copies are not kept.
+  // Training: the weights change every step, so their reordered copies are not kept, and the
+  // inference plan's folded copies (from an evaluation) are dropped.
   std::optional<ops::TransientWeightsScope> transient_weights;
-  if (mode == Mode::Training) transient_weights.emplace();
+  if (mode == Mode::Training) {
+    transient_weights.emplace();
+    release_plan_weights();
+  }
   // Recomputation: which stretch, if any, starts (its input) or ends at each step.
   const bool recomputing = mode == Mode::Training && recompute_;
   std::vector<int> starts_at, ends_at;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/allocator.h"
 #include "ops/ops.h"
 #include "resnet/layers.h"
 #include "resnet/model.h"
@@ -290,6 +291,36 @@ TEST(InferencePlan, TrainingModeIsUnaffected) {
   m.set_inference_fusion(false);
   const Tensor b = m.forward(x, Mode::Training);
   EXPECT_TRUE(AllClose(a, b, 0.0, "training forward"));
+}
+
+TEST(InferencePlan, TrainingReleasesThePlansWeights) {
+  // An evaluation between training epochs leaves folded and reordered copies of the kernels in
+  // the plan; the next training forward drops them (they are stale once the weights change).
+  set_global_seed(4);
+  reset_name_counters();
+  Model m = cifar_resnet(20, {8, 8, 3}, 10);
+  size_t kernel_bytes = 0;
+  for (const auto& l : m.layers()) {
+    for (const Param& p : l->params()) {
+      if (p.name == "kernel") kernel_bytes += static_cast<size_t>(p.value.numel()) * 4;
+    }
+  }
+  const Tensor x = random_tensor({1, 8, 8, 3}, 5, 0.0f, 1.0f);
+  const size_t base = detail::memory_stats().live_bytes;
+  const Tensor y0 = m.forward(x, Mode::Inference).clone();
+  const size_t after_inference = detail::memory_stats().live_bytes;
+  EXPECT_GE(after_inference, base + kernel_bytes);  // at least the folded copy
+  m.forward(x, Mode::Training);
+  const size_t after_training = detail::memory_stats().live_bytes;
+  // What the training forward keeps for backward (batch 1, 8x8) is far less than the kernels.
+  EXPECT_LT(after_training + kernel_bytes / 2, after_inference)
+      << base << " " << after_inference << " " << after_training << " " << kernel_bytes;
+  // The next inference forward folds again (the training forward moved the BN statistics):
+  // the same as layer by layer.
+  const Tensor fused = m.forward(x, Mode::Inference).clone();
+  m.set_inference_fusion(false);
+  EXPECT_TRUE(AllClose(fused, m.forward(x, Mode::Inference), 1e-5, "refolded"));
+  EXPECT_FALSE(AllClose(fused, y0, 1e-5, "moved"));
 }
 
 }  // namespace
