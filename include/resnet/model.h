@@ -154,8 +154,10 @@ class Model {
     int first, last;
     Tensor input;  // the output of step `first`, kept from forward to backward
   };
-  void plan_recompute();
+  void plan_recompute();  // fills stretches_ (empty before)
   void replay(Stretch& st);
+  // layer.forward, timed for the layer hook when one is set.
+  Tensor timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mode mode);
   bool recompute_ = false;
   std::vector<Stretch> stretches_;
 };

@@ -171,6 +171,9 @@ class Arena {
 
 void* allocate_block(size_t bytes) { return Arena::get().allocate(bytes); }
 void release_block(void* p, size_t bytes) { Arena::get().release(p, bytes); }
+std::shared_ptr<void> shared_block(size_t bytes) {
+  return {allocate_block(bytes), [bytes](void* p) { release_block(p, bytes); }};
+}
 MemoryStats memory_stats() { return Arena::get().stats(); }
 void reset_peak_memory() { Arena::get().reset_peak(); }
 void release_free_segments() { Arena::get().release_free_segments(); }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 namespace resnet::detail {
 
@@ -20,6 +21,8 @@ inline constexpr size_t kArenaSegmentBytes = size_t{128} << 20;
 void* allocate_block(size_t bytes);
 // `bytes` as passed to allocate_block.
 void release_block(void* p, size_t bytes);
+// A block owned by the returned pointer (released when its last copy goes).
+std::shared_ptr<void> shared_block(size_t bytes);
 
 struct MemoryStats {
   size_t live_bytes = 0;       // in allocated blocks now

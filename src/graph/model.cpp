@@ -255,7 +255,7 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
   // Recomputation: which stretch, if any, starts (its input) or ends at each step.
   const bool recomputing = mode == Mode::Training && recompute_;
   std::vector<int> starts_at, ends_at;
-  stretches_.clear();
+  stretches_.clear();  // (re)planned below when recomputing
   if (recomputing) {
     plan_recompute();
     starts_at.assign(steps_.size(), -1);
@@ -277,13 +277,7 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     } else {
       for (int p : s.inputs) ins.push_back(values[p]);
     }
-    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
-                                      : std::chrono::steady_clock::time_point{};
-    values[i] = s.layer->forward(ins, mode);
-    if (layer_hook_) {
-      layer_hook_(*s.layer, false,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
-    }
+    values[i] = timed_forward(*s.layer, ins, mode);
     ++live;
     peak_live_ = std::max(peak_live_, live);
     for (int p : s.inputs) {
@@ -407,6 +401,15 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
   return input_results;
 }
 
+Tensor Model::timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mode mode) {
+  if (!layer_hook_) return layer.forward(inputs, mode);
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor y = layer.forward(inputs, mode);
+  layer_hook_(layer, false,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return y;
+}
+
 void Model::set_recompute(bool on) {
   recompute_ = on;
   stretches_.clear();
@@ -424,7 +427,6 @@ void Model::plan_recompute() {
     for (int p : steps_[j].inputs) last_use[p] = std::max(last_use[p], j);
   }
   for (int o : output_steps_) last_use[o] = n;  // outputs live to the end
-  stretches_.clear();
   int first = -1, prefix = -1;  // prefix: the latest use of anything before step i
   for (int i = 0; i < n; ++i) {
     if (prefix <= i) {
@@ -456,20 +458,12 @@ void Model::replay(Stretch& st) {
     Step& s = steps_[j];
     std::vector<Tensor> ins;
     for (int p : s.inputs) ins.push_back(local[p - a]);
-    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
-                                      : std::chrono::steady_clock::time_point{};
-    s.layer->set_replaying(true);
-    try {
-      local[j - a] = s.layer->forward(ins, Mode::Training);
-    } catch (...) {
-      s.layer->set_replaying(false);
-      throw;
-    }
-    s.layer->set_replaying(false);
-    if (layer_hook_) {
-      layer_hook_(*s.layer, false,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
-    }
+    struct Replaying {  // set for this forward only, also when it throws
+      Layer& layer;
+      explicit Replaying(Layer& l) : layer(l) { layer.set_replaying(true); }
+      ~Replaying() { layer.set_replaying(false); }
+    } replaying(*s.layer);
+    local[j - a] = timed_forward(*s.layer, ins, Mode::Training);
     for (int p : s.inputs) {
       if (--uses[p - a] == 0) local[p - a] = Tensor();
     }

@@ -11,12 +11,6 @@
 namespace resnet {
 namespace {
 
-struct Counts {
-  int64_t total, trainable;
-};
-
-Counts counts(const Model& m) { return {m.count_params(), m.count_trainable_params()}; }
-
 TEST(Zoo, TutorialResNet50Totals) {
   Model m = resnet50_tutorial();
   EXPECT_EQ(m.name(), "ResNet50");

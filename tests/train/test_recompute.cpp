@@ -7,18 +7,13 @@
 #include "core/allocator.h"
 #include "resnet/model.h"
 #include "resnet/models.h"
+#include "support/allclose.h"
+#include "support/same_params.h"
 
 namespace resnet {
 namespace {
 
-Tensor random_images(int64_t n, const Shape& sample, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int64_t> dims = {n};
-  for (int64_t d : sample.dims()) dims.push_back(d);
-  Tensor x = Tensor::empty(Shape(dims));
-  for (float& v : x.span<float>()) v = static_cast<float>(rng.normal(0, 1));
-  return x;
-}
+using testing::expect_same_params;
 
 Tensor random_labels(int64_t n, int64_t classes, uint64_t seed) {
   Rng rng(seed);
@@ -32,21 +27,6 @@ std::vector<double> train(Model& m, int steps, const Tensor& x, const Tensor& y)
   std::vector<double> losses;
   for (int i = 0; i < steps; ++i) losses.push_back(m.train_step(x, y));
   return losses;
-}
-
-// Every parameter (trainable or not: moving statistics too) bit-identical.
-void expect_same_params(Model& a, Model& b) {
-  ASSERT_EQ(a.layers().size(), b.layers().size());
-  for (size_t i = 0; i < a.layers().size(); ++i) {
-    auto& pa = a.layers()[i]->params();
-    auto& pb = b.layers()[i]->params();
-    ASSERT_EQ(pa.size(), pb.size());
-    for (size_t k = 0; k < pa.size(); ++k) {
-      ASSERT_EQ(pa[k].value.numel(), pb[k].value.numel());
-      EXPECT_EQ(std::memcmp(pa[k].value.f32(), pb[k].value.f32(), pa[k].value.numel() * 4), 0)
-          << a.layers()[i]->name() << "/" << pa[k].name;
-    }
-  }
 }
 
 struct TrainRun {
@@ -72,7 +52,7 @@ TEST(Recompute, SameTrainingAsWithoutOnCifarResNet) {
     reset_name_counters();
     return cifar_resnet(20, {16, 16, 3}, 5);
   };
-  const Tensor x = random_images(8, {16, 16, 3}, 1);
+  const Tensor x = testing::random_tensor({8, 16, 16, 3}, 1);
   const Tensor y = random_labels(8, 5, 2);
   Model a = build(), b = build();
   const TrainRun plain = run(a, false, 3, x, y);
@@ -91,7 +71,7 @@ TEST(Recompute, SameTrainingAsWithoutOnTheTutorialResNet) {
     reset_name_counters();
     return resnet50_tutorial({40, 40, 3}, 6);
   };
-  const Tensor x = random_images(2, {40, 40, 3}, 4);
+  const Tensor x = testing::random_tensor({2, 40, 40, 3}, 4);
   const Tensor y = random_labels(2, 6, 5);
   Model a = build(), b = build();
   const TrainRun plain = run(a, false, 2, x, y);
@@ -122,7 +102,7 @@ Model dropout_net(bool freeze) {
 }
 
 TEST(Recompute, DropoutAndFrozenLayersGiveTheSameResults) {
-  const Tensor x = random_images(4, {8, 8, 2}, 8);
+  const Tensor x = testing::random_tensor({4, 8, 8, 2}, 8);
   const Tensor y = random_labels(4, 3, 9);
   for (bool freeze : {false, true}) {
     Model a = dropout_net(freeze), b = dropout_net(freeze);
@@ -140,7 +120,7 @@ TEST(Recompute, BackwardWithoutForwardStillFails) {
   m.set_recompute(true);
   EXPECT_THROW(m.backward(Tensor::zeros({1, 2})), ConfigError);
   // Inference is unaffected.
-  const Tensor x = random_images(1, {8, 8, 3}, 3);
+  const Tensor x = testing::random_tensor({1, 8, 8, 3}, 3);
   m.set_recompute(false);
   const Tensor ref = m.forward(x, Mode::Inference).clone();
   m.set_recompute(true);

@@ -3,30 +3,20 @@
 // weights, and the gradients are released after the step.
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include "resnet/model.h"
 #include "resnet/models.h"
 #include "support/allclose.h"
+#include "support/same_params.h"
 
 namespace resnet {
 namespace {
+
+using testing::expect_same_params;
 
 Model net() {
   set_global_seed(21);
   reset_name_counters();
   return cifar_resnet(8, {12, 12, 3}, 4);
-}
-
-void expect_same_params(Model& a, Model& b) {
-  for (size_t i = 0; i < a.layers().size(); ++i) {
-    auto& pa = a.layers()[i]->params();
-    auto& pb = b.layers()[i]->params();
-    for (size_t k = 0; k < pa.size(); ++k) {
-      EXPECT_EQ(std::memcmp(pa[k].value.f32(), pb[k].value.f32(), pa[k].value.numel() * 4), 0)
-          << a.layers()[i]->name() << "/" << pa[k].name;
-    }
-  }
 }
 
 Tensor labels(int64_t n, int64_t classes) {

@@ -231,9 +231,7 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
   }
   // In the tensor arena rather than oneDNN's own allocation: inference at batch 1 streams every
   // weight once per image, and huge pages spare that stream most of its TLB misses.
-  const size_t bytes = want.get_size();
-  std::shared_ptr<void> storage(detail::allocate_block(bytes),
-                                [bytes](void* p) { detail::release_block(p, bytes); });
+  std::shared_ptr<void> storage = detail::shared_block(want.get_size());
   memory dst(want, engine(), storage.get());
   reorder(mem_over(w, user_md), dst);
   std::lock_guard lock(c.mu);

@@ -208,9 +208,7 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
         if (p->src_md != plain_md(x_shape(g))) p->src_layout = layout_of(p->src_md);
         if (p->dst_md != plain_md(y_shape(g))) p->dst_layout = layout_of(p->dst_md);
         const memory::desc want = p->conv->pd.weights_desc();
-        const size_t bytes = want.get_size();
-        p->weights_storage = std::shared_ptr<void>(
-            detail::allocate_block(bytes), [bytes](void* q) { detail::release_block(q, bytes); });
+        p->weights_storage = detail::shared_block(want.get_size());
         p->weights = memory(want, engine(), p->weights_storage.get());
         reorder(mem_over(w, user_weights_md(w, g)), p->weights);
         if (b.defined()) {
@@ -235,7 +233,9 @@ Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Te
       },
       [&] {
         // The input as the primitive wants it: a view when it already is (the output of the
-        // previous convolution), else a reordered copy.
+        // previous convolution), else a reordered copy. Layouts are compared by their shared
+        // Layout objects rather than through descriptors made per call (conv2d_forward_fused's
+        // way), to keep per-call work small on the batch-1 path.
         const bool src_ok = p.src_layout ? x.layout() == p.src_layout : x.is_plain();
         memory src_mem = src_ok ? memory(p.src_md, engine(), x.raw()) : as_md(x, p.src_md);
         Tensor y;
