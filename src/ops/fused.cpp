@@ -31,6 +31,10 @@ PreparedConv::PreparedConv(const Tensor& w, const Tensor& b, const ConvGeom& g, 
   if (backend() == Backend::OneDnn) impl_ = onednn::prepare_conv2d_fused(w, b, g, residual, relu);
 }
 
+std::string PreparedConv::kernel() const {
+  return impl_ == nullptr ? "ref" : onednn::prepared_conv2d_kernel(impl_);
+}
+
 Tensor PreparedConv::operator()(const Tensor& x, const Tensor& residual,
                                 bool reuse_residual) const {
   if (impl_ == nullptr) return conv2d_forward_fused(x, w_, b_, g_, residual, relu_, reuse_residual);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "ops/onednn/small_conv.h"
 #include "ops/ops.h"
 #include "resnet/layers.h"
 #include "resnet/model.h"
@@ -45,10 +46,6 @@ ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_
   return g;
 }
 
-struct FusedCase {
-  ConvGeom g;
-  bool bias, residual, relu;
-};
 
 TEST(FusedConv, OneDnnMatchesUnfusedReference) {
   const std::vector<ConvGeom> geoms = {
@@ -76,12 +73,14 @@ TEST(FusedConv, OneDnnMatchesUnfusedReference) {
       {
         BackendScope dnn(Backend::OneDnn);
         actual = plain(conv2d_forward_fused(x, w, b, g, r, relu));
-        // Prepared once, run twice: the same as the one-shot call.
+        // Prepared once, run twice: the same as the one-shot call (bit for bit when both are
+        // the same oneDNN primitive; small outputs take the streaming kernel, tested below).
         const PreparedConv prepared(w, b, g, with_res, relu);
         EXPECT_TRUE(prepared.defined());
-        for (int run = 0; run < 2; ++run) {
-          EXPECT_TRUE(AllClose(plain(prepared(x, r, false)), actual, 0.0, ctx + " prepared"));
-        }
+        const Tensor first = plain(prepared(x, r, false)).clone();
+        EXPECT_TRUE(AllClose(plain(prepared(x, r, false)), first, 0.0, ctx + " prepared again"));
+        const bool same_primitive = prepared.kernel() == "onednn";
+        EXPECT_TRUE(AllClose(first, actual, same_primitive ? 0.0 : 1e-5, ctx + " prepared"));
       }
       EXPECT_TRUE(AllClose(actual, expected, 1e-5, ctx));
       // The ref backend's fused call is the unfused chain.
@@ -210,6 +209,125 @@ TEST(FoldBatchnorm, ConvWithFoldedWeightsEqualsConvThenBatchnorm) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The streaming kernels for outputs of a few pixels (src/ops/onednn/small_conv.h), on every
+// instruction set this CPU runs, against the reference.
+
+// Restores the kernel choice made at start-up.
+class SmallConvIsaScope {
+ public:
+  explicit SmallConvIsaScope(onednn::SmallConvIsa isa) : saved_(onednn::small_conv_isa()) {
+    onednn::set_small_conv_isa(isa);
+  }
+  ~SmallConvIsaScope() { onednn::set_small_conv_isa(saved_); }
+
+ private:
+  onednn::SmallConvIsa saved_;
+};
+
+std::vector<onednn::SmallConvIsa> small_conv_isas() {
+  std::vector<onednn::SmallConvIsa> isas;
+  for (auto isa : {onednn::SmallConvIsa::Avx512, onednn::SmallConvIsa::Avx2}) {
+    if (onednn::cpu_supports(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+ConvGeom dilated(ConvGeom g, int64_t d) {
+  g.dh = g.dw = d;
+  g.finish();
+  return g;
+}
+
+TEST(SmallConv, MatchesReferenceOnEveryIsa) {
+  const auto isas = small_conv_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
+  // N*OH*OW from 1 to 16: a ResNet's last stages at batch 1 (2x2 and 4x4 outputs, 3x3 and 1x1,
+  // stride 2), batch 2, channel counts that are not multiples of the panel width, odd input
+  // channels, one output pixel, dilation.
+  const std::vector<ConvGeom> geoms = {
+      conv_geom(1, 2, 2, 64, 3, 64, 1, true),    conv_geom(1, 4, 4, 48, 1, 80, 1, false),
+      conv_geom(1, 4, 4, 40, 3, 32, 1, true),    conv_geom(1, 8, 8, 24, 1, 96, 2, false),
+      conv_geom(2, 2, 2, 24, 1, 20, 1, false),   conv_geom(1, 1, 1, 16, 1, 8, 1, false),
+      conv_geom(1, 3, 3, 7, 3, 9, 1, true),      conv_geom(1, 5, 6, 7, 1, 9, 2, false),
+      conv_geom(1, 4, 4, 16, 3, 70, 2, true),    conv_geom(3, 1, 2, 5, 1, 33, 1, false),
+      dilated(conv_geom(1, 7, 7, 8, 3, 16, 1, false), 2)};
+  int seed = 100;
+  for (const auto isa : isas) {
+    SmallConvIsaScope scope(isa);
+    BackendScope dnn(Backend::OneDnn);
+    for (const ConvGeom& g : geoms) {
+      ASSERT_LE(g.n * g.oh * g.ow, onednn::kSmallConvMaxPixels) << g.str();
+      for (int mask = 0; mask < 8; ++mask) {
+        const bool bias = mask & 1, with_res = mask & 2, relu = mask & 4;
+        const std::string ctx = std::string(onednn::small_conv_isa_name(isa)) + " " + g.str() +
+                                " bias=" + std::to_string(bias) +
+                                " residual=" + std::to_string(with_res) +
+                                " relu=" + std::to_string(relu);
+        const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, ++seed);
+        const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, ++seed, -0.3f, 0.3f);
+        const Tensor b = bias ? random_tensor({g.f}, ++seed) : Tensor();
+        const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
+        Tensor expected;
+        {
+          BackendScope ref(Backend::Ref);
+          expected = conv2d_forward(x, w, b, g);
+          if (with_res) expected = add({expected, r});
+          if (relu) expected = eltwise_forward(Eltwise::Relu, expected);
+        }
+        const PreparedConv prepared(w, b, g, with_res, relu);
+        EXPECT_EQ(prepared.kernel(),
+                  std::string("small-conv ") + onednn::small_conv_isa_name(isa)) << ctx;
+        const Tensor r_before = with_res ? r.clone() : Tensor();
+        const Tensor y = prepared(x, r, false);
+        EXPECT_TRUE(AllClose(y, expected, 1e-5, ctx));
+        if (with_res) {
+          EXPECT_TRUE(AllClose(r, r_before, 0.0, ctx + " residual untouched"));
+          // Handed over: the result goes into the residual's storage.
+          const Tensor r2 = r.clone();
+          const Tensor in_place = prepared(x, r2, true);
+          EXPECT_TRUE(in_place.shares_storage(r2)) << ctx;
+          EXPECT_TRUE(AllClose(in_place, expected, 1e-5, ctx + " in place"));
+        }
+      }
+    }
+  }
+}
+
+TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
+  const auto isas = small_conv_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
+  BackendScope dnn(Backend::OneDnn);
+  SmallConvIsaScope scope(isas.front());
+  // An input and a residual in a training convolution's blocked layout.
+  const ConvGeom g0 = conv_geom(1, 4, 4, 16, 1, 32, 1, false);
+  const Tensor x = conv2d_forward(random_tensor({1, 4, 4, 16}, 1), random_tensor({1, 1, 16, 32}, 2),
+                                  Tensor(), g0);
+  const ConvGeom g = conv_geom(1, 4, 4, 32, 3, 32, 1, true);
+  const Tensor w = random_tensor({3, 3, 32, 32}, 3, -0.3f, 0.3f);
+  const Tensor b = random_tensor({32}, 4);
+  const Tensor r = conv2d_forward(random_tensor({1, 4, 4, 16}, 5), random_tensor({1, 1, 16, 32}, 6),
+                                  Tensor(), g0);
+  Tensor expected;
+  {
+    BackendScope ref(Backend::Ref);
+    expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(plain(x), w, b, g), plain(r)}));
+  }
+  const PreparedConv prepared(w, b, g, true, true);
+  ASSERT_NE(prepared.kernel().find("small-conv"), std::string::npos);
+  EXPECT_TRUE(AllClose(prepared(x, r, false), expected, 1e-5, "blocked input and residual"));
+  EXPECT_TRUE(AllClose(prepared(x, r, true), expected, 1e-5, "blocked residual handed over"));
+  // More output pixels than the kernels take: oneDNN.
+  const ConvGeom big = conv_geom(2, 4, 4, 32, 3, 32, 1, true);
+  ASSERT_GT(big.n * big.oh * big.ow, onednn::kSmallConvMaxPixels);
+  EXPECT_EQ(PreparedConv(w, b, big, false, true).kernel(), "onednn");
+  // Switched off: oneDNN, the same result.
+  SmallConvIsaScope off(onednn::SmallConvIsa::None);
+  const PreparedConv on_onednn(w, b, g, true, true);
+  EXPECT_EQ(on_onednn.kernel(), "onednn");
+  EXPECT_TRUE(AllClose(on_onednn(x, r, false), expected, 1e-5, "oneDNN"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The model-level plan.
 
 // Random moving statistics and affine parameters, so that folding is not the identity.
@@ -251,7 +369,12 @@ TEST(InferencePlan, TutorialBlocksMatchLayerByLayer) {
     BackendScope scope(be);
     Model m = tutorial_blocks();
     randomize_batchnorm(m, 100);
-    expect_plan_matches_layers(m, random_tensor({3, 9, 9, 3}, 5, 0.0f, 1.0f), backend_name(be));
+    // Batch 3, and batch 1 (4x4 block outputs: the streaming kernels for small outputs).
+    for (int64_t batch : {3, 1}) {
+      expect_plan_matches_layers(m, random_tensor({batch, 9, 9, 3}, 5, 0.0f, 1.0f),
+                                 std::string(backend_name(be)) + " batch " +
+                                     std::to_string(batch));
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include "core/allocator.h"
 #include "ops/onednn/common.h"
 #include "ops/onednn/onednn.h"
+#include "ops/onednn/small_conv.h"
 
 namespace resnet::ops::onednn {
 namespace {
@@ -182,6 +183,7 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
 
 namespace {
 struct PreparedConvImpl {
+  std::shared_ptr<const SmallConv> small;  // set: the streaming kernel, none of the rest
   std::shared_ptr<const ConvFwd> conv;
   ConvGeom g;
   memory::desc src_md, dst_md;
@@ -201,8 +203,10 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
       op, [&] { return fmt::format("{} w={} b={}", g.str(), describe(w), describe(b)); },
       [&] {
         auto p = std::make_shared<PreparedConvImpl>();
-        p->conv = conv_fwd_fused(g, b.defined(), residual, relu);
         p->g = g;
+        p->small = prepare_small_conv(w, b, g, relu);
+        if (p->small) return std::shared_ptr<const void>(std::move(p));
+        p->conv = conv_fwd_fused(g, b.defined(), residual, relu);
         p->src_md = p->conv->pd.src_desc();
         p->dst_md = p->conv->pd.dst_desc();
         if (p->src_md != plain_md(x_shape(g))) p->src_layout = layout_of(p->src_md);
@@ -219,6 +223,12 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
       });
 }
 
+std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared) {
+  const auto& p = *static_cast<const PreparedConvImpl*>(prepared.get());
+  return p.small ? std::string("small-conv ") + small_conv_isa_name(small_conv_isa_of(*p.small))
+                 : std::string("onednn");
+}
+
 Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
                            const Tensor& residual, bool reuse_residual) {
   const auto& p = *static_cast<const PreparedConvImpl*>(prepared.get());
@@ -232,6 +242,7 @@ Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Te
                            describe(residual));
       },
       [&] {
+        if (p.small) return run_small_conv(*p.small, x, residual, reuse_residual);
         // The input as the primitive wants it: a view when it already is (the output of the
         // previous convolution), else a reordered copy. Layouts are compared by their shared
         // Layout objects rather than through descriptors made per call (conv2d_forward_fused's

@@ -5,6 +5,7 @@
 // logical layout. This header is free of oneDNN types so that the dispatcher and tests stay so too.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "ops/ops.h"
@@ -25,6 +26,7 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
 // ops::PreparedConv: resolved once (primitive, weights in its layout, output layout), run many.
 std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& b,
                                                  const ConvGeom& g, bool residual, bool relu);
+std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared);
 Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
                            const Tensor& residual, bool reuse_residual);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g);

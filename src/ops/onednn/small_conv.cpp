@@ -1,0 +1,237 @@
+// Streaming convolutions for outputs of a few pixels (see small_conv.h).
+#include "ops/onednn/small_conv.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/allocator.h"
+#include "ops/onednn/onednn.h"
+#include "resnet/error.h"
+
+namespace resnet::ops::onednn {
+
+namespace {
+
+struct KernelArgs {
+  int64_t k = 0;                 // shared dimension: kh * kw * c
+  const float* a = nullptr;      // row i at a + i * lda
+  int64_t lda = 0;
+  const float* w = nullptr;      // the panel, [k][nb]
+  const float* bias = nullptr;   // nb values
+  const float* res = nullptr;    // residual row i at res + i * ldr (null: none)
+  int64_t ldr = 0;
+  float* y = nullptr;            // output row i at y + i * ldy
+  int64_t ldy = 0;
+  int cols = 0;                  // valid columns of this panel
+  bool relu = false;
+};
+using KernelFn = void (*)(const KernelArgs&);
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+namespace avx512 {
+typedef float V __attribute__((vector_size(64)));
+constexpr int W = 16;
+#include "ops/onednn/small_conv_kernel.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+typedef float V __attribute__((vector_size(32)));
+constexpr int W = 8;
+#include "ops/onednn/small_conv_kernel.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+
+SmallConvIsa detect_isa() {
+  const char* env = std::getenv("RESNET_SMALL_CONV");
+  if (env != nullptr && std::string(env) == "0") return SmallConvIsa::None;
+  if (cpu_supports(SmallConvIsa::Avx512)) return SmallConvIsa::Avx512;
+  if (cpu_supports(SmallConvIsa::Avx2)) return SmallConvIsa::Avx2;
+  return SmallConvIsa::None;
+}
+
+std::atomic<SmallConvIsa>& isa_setting() {
+  static std::atomic<SmallConvIsa> isa{detect_isa()};
+  return isa;
+}
+
+int vector_width(SmallConvIsa isa) { return isa == SmallConvIsa::Avx512 ? 16 : 8; }
+
+}  // namespace
+
+bool cpu_supports(SmallConvIsa isa) {
+  switch (isa) {
+    case SmallConvIsa::None: return true;
+    case SmallConvIsa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case SmallConvIsa::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  }
+  return false;
+}
+
+const char* small_conv_isa_name(SmallConvIsa isa) {
+  switch (isa) {
+    case SmallConvIsa::None: return "none";
+    case SmallConvIsa::Avx2: return "avx2";
+    case SmallConvIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+SmallConvIsa small_conv_isa() { return isa_setting().load(); }
+
+void set_small_conv_isa(SmallConvIsa isa) {
+  if (!cpu_supports(isa)) {
+    throw BackendError(fmt::format("small convolutions: this CPU does not support {}",
+                                   small_conv_isa_name(isa)));
+  }
+  isa_setting().store(isa);
+}
+
+struct SmallConv {
+  ConvGeom g;
+  bool relu = false;
+  SmallConvIsa isa = SmallConvIsa::None;
+  int nv = 1;           // vectors per panel row
+  int nb = 0;           // panel width in floats
+  int mr = 1;           // rows per kernel call (the last call may have fewer)
+  int64_t k = 0;        // kh * kw * c
+  int64_t panels = 0;
+  bool direct = false;  // 1x1, stride 1, no padding: the rows are the input itself
+  std::shared_ptr<void> storage;
+  const float* packed = nullptr;  // [panels][k][nb]
+  std::vector<float> bias;        // panels * nb (zero past f, and without a bias)
+};
+
+std::shared_ptr<const SmallConv> prepare_small_conv(const Tensor& w, const Tensor& b,
+                                                    const ConvGeom& g, bool relu) {
+  const SmallConvIsa isa = small_conv_isa();
+  const int64_t m = g.n * g.oh * g.ow;
+  if (isa == SmallConvIsa::None || m < 1 || m > kSmallConvMaxPixels) return nullptr;
+  auto p = std::make_shared<SmallConv>();
+  p->g = g;
+  p->relu = relu;
+  p->isa = isa;
+  // Four-vector panels when the rows are so few that the kernel only streams weights; one-vector
+  // panels (all rows in registers at once, each weight read once) otherwise.
+  const int64_t max_rows4 = isa == SmallConvIsa::Avx512 ? 4 : 2;
+  const int64_t max_rows1 = isa == SmallConvIsa::Avx512 ? 16 : 12;
+  p->nv = m <= max_rows4 ? 4 : 1;
+  const int64_t max_rows = p->nv == 4 ? max_rows4 : max_rows1;
+  const int64_t calls = (m + max_rows - 1) / max_rows;
+  p->mr = static_cast<int>((m + calls - 1) / calls);
+  p->nb = p->nv * vector_width(isa);
+  p->k = g.kh * g.kw * g.c;
+  p->panels = (g.f + p->nb - 1) / p->nb;
+  p->direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad.top == 0 &&
+              g.pad.bottom == 0 && g.pad.left == 0 && g.pad.right == 0;
+  const size_t floats = static_cast<size_t>(p->panels * p->k * p->nb);
+  p->storage = detail::shared_block(floats * sizeof(float));
+  float* packed = static_cast<float*>(p->storage.get());
+  const Tensor wp = to_plain(w);  // HWIO: row (kh, kw, c), column f
+  const float* src = wp.f32();
+  for (int64_t panel = 0; panel < p->panels; ++panel) {
+    const int64_t f0 = panel * p->nb;
+    const int64_t cols = std::min<int64_t>(p->nb, g.f - f0);
+    for (int64_t r = 0; r < p->k; ++r) {
+      float* dst = packed + (panel * p->k + r) * p->nb;
+      std::memcpy(dst, src + r * g.f + f0, static_cast<size_t>(cols) * sizeof(float));
+      std::fill(dst + cols, dst + p->nb, 0.0f);
+    }
+  }
+  p->packed = packed;
+  p->bias.assign(static_cast<size_t>(p->panels * p->nb), 0.0f);
+  if (b.defined()) {
+    const Tensor bp = to_plain(b);
+    std::copy(bp.f32(), bp.f32() + g.f, p->bias.begin());
+  }
+  return p;
+}
+
+SmallConvIsa small_conv_isa_of(const SmallConv& p) { return p.isa; }
+
+Tensor run_small_conv(const SmallConv& p, const Tensor& x, const Tensor& residual,
+                      bool reuse_residual) {
+  const ConvGeom& g = p.g;
+  const int64_t m = g.n * g.oh * g.ow;
+  const Tensor xp = to_plain(x);
+  const Tensor rp = residual.defined() ? to_plain(residual) : Tensor();
+  const bool in_place = rp.defined() && reuse_residual && rp.shares_storage(residual);
+  Tensor y = in_place ? residual : Tensor::empty(Shape{g.n, g.oh, g.ow, g.f});
+  // The rows: the input itself, or gathered (im2col) with zeros for the padding.
+  Tensor rows;
+  const float* a = xp.f32();
+  int64_t lda = g.c;
+  if (!p.direct) {
+    rows = Tensor::empty(Shape{m, p.k});
+    a = rows.f32();
+    lda = p.k;
+  }
+  const int calls = static_cast<int>((m + p.mr - 1) / p.mr);
+  const int64_t items = p.panels * calls;
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), items));
+  const KernelFn* table = p.isa == SmallConvIsa::Avx512
+                              ? (p.nv == 4 ? avx512::kernels4 : avx512::kernels1)
+                              : (p.nv == 4 ? avx2::kernels4 : avx2::kernels1);
+  const float* xs = xp.f32();
+  float* gathered = p.direct ? nullptr : rows.f32();
+  const float* res = rp.defined() ? rp.f32() : nullptr;
+  float* out = y.f32();
+#pragma omp parallel num_threads(threads)
+  {
+    if (gathered != nullptr) {
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < m; ++row) {
+        const int64_t n = row / (g.oh * g.ow), oy = row / g.ow % g.oh, ox = row % g.ow;
+        float* dst = gathered + row * p.k;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy * g.sh - g.pad.top + ky * g.dh;
+          for (int64_t kx = 0; kx < g.kw; ++kx, dst += g.c) {
+            const int64_t ix = ox * g.sw - g.pad.left + kx * g.dw;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) {
+              std::fill(dst, dst + g.c, 0.0f);
+            } else {
+              std::memcpy(dst, xs + ((n * g.h + iy) * g.w + ix) * g.c,
+                          static_cast<size_t>(g.c) * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+    // Consecutive items share a panel: a thread streams its panels once.
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t panel = item / calls;
+      const int64_t row0 = (item % calls) * p.mr;
+      const int64_t nrows = std::min<int64_t>(p.mr, m - row0);
+      const int64_t f0 = panel * p.nb;
+      KernelArgs args;
+      args.k = p.k;
+      args.a = a + row0 * lda;
+      args.lda = lda;
+      args.w = p.packed + panel * p.k * p.nb;
+      args.bias = p.bias.data() + f0;
+      args.res = res != nullptr ? res + row0 * g.f + f0 : nullptr;
+      args.ldr = g.f;
+      args.y = out + row0 * g.f + f0;
+      args.ldy = g.f;
+      args.cols = static_cast<int>(std::min<int64_t>(p.nb, g.f - f0));
+      args.relu = p.relu;
+      table[nrows](args);
+    }
+  }
+  return y;
+}
+
+}  // namespace resnet::ops::onednn
