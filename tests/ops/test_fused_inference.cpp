@@ -241,16 +241,16 @@ ConvGeom dilated(ConvGeom g, int64_t d) {
 TEST(SmallConv, MatchesReferenceOnEveryIsa) {
   const auto isas = small_conv_isas();
   if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
-  // N*OH*OW from 1 to 16: a ResNet's last stages at batch 1 (2x2 and 4x4 outputs, 3x3 and 1x1,
-  // stride 2), batch 2, channel counts that are not multiples of the panel width, odd input
-  // channels, one output pixel, dilation.
+  // N*OH*OW from 1 to 8: a ResNet's last stage at batch 1 (2x2 outputs, 3x3 and 1x1, stride 2)
+  // and batch 2, channel counts that are not multiples of the panel width, odd input channels,
+  // one output pixel, a column of pixels, dilation.
   const std::vector<ConvGeom> geoms = {
-      conv_geom(1, 2, 2, 64, 3, 64, 1, true),    conv_geom(1, 4, 4, 48, 1, 80, 1, false),
-      conv_geom(1, 4, 4, 40, 3, 32, 1, true),    conv_geom(1, 8, 8, 24, 1, 96, 2, false),
+      conv_geom(1, 2, 2, 64, 3, 64, 1, true),    conv_geom(1, 2, 4, 48, 1, 80, 1, false),
+      conv_geom(2, 2, 2, 40, 3, 32, 1, true),    conv_geom(1, 4, 4, 24, 1, 96, 2, false),
       conv_geom(2, 2, 2, 24, 1, 20, 1, false),   conv_geom(1, 1, 1, 16, 1, 8, 1, false),
-      conv_geom(1, 3, 3, 7, 3, 9, 1, true),      conv_geom(1, 5, 6, 7, 1, 9, 2, false),
+      conv_geom(1, 2, 3, 7, 3, 9, 1, true),      conv_geom(1, 5, 4, 7, 1, 9, 2, false),
       conv_geom(1, 4, 4, 16, 3, 70, 2, true),    conv_geom(3, 1, 2, 5, 1, 33, 1, false),
-      dilated(conv_geom(1, 7, 7, 8, 3, 16, 1, false), 2)};
+      conv_geom(1, 7, 1, 5, 3, 17, 1, true),     dilated(conv_geom(1, 6, 7, 8, 3, 16, 1, false), 2)};
   int seed = 100;
   for (const auto isa : isas) {
     SmallConvIsaScope scope(isa);
@@ -299,13 +299,13 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   BackendScope dnn(Backend::OneDnn);
   SmallConvIsaScope scope(isas.front());
   // An input and a residual in a training convolution's blocked layout.
-  const ConvGeom g0 = conv_geom(1, 4, 4, 16, 1, 32, 1, false);
-  const Tensor x = conv2d_forward(random_tensor({1, 4, 4, 16}, 1), random_tensor({1, 1, 16, 32}, 2),
+  const ConvGeom g0 = conv_geom(1, 2, 2, 16, 1, 32, 1, false);
+  const Tensor x = conv2d_forward(random_tensor({1, 2, 2, 16}, 1), random_tensor({1, 1, 16, 32}, 2),
                                   Tensor(), g0);
-  const ConvGeom g = conv_geom(1, 4, 4, 32, 3, 32, 1, true);
+  const ConvGeom g = conv_geom(1, 2, 2, 32, 3, 32, 1, true);
   const Tensor w = random_tensor({3, 3, 32, 32}, 3, -0.3f, 0.3f);
   const Tensor b = random_tensor({32}, 4);
-  const Tensor r = conv2d_forward(random_tensor({1, 4, 4, 16}, 5), random_tensor({1, 1, 16, 32}, 6),
+  const Tensor r = conv2d_forward(random_tensor({1, 2, 2, 16}, 5), random_tensor({1, 1, 16, 32}, 6),
                                   Tensor(), g0);
   Tensor expected;
   {
@@ -352,8 +352,8 @@ void expect_plan_matches_layers(Model& m, const Tensor& x, const std::string& ct
   EXPECT_TRUE(AllClose(m.forward(x, Mode::Inference), expected, 1e-5, ctx + " (again)"));
 }
 
-Model tutorial_blocks() {
-  SymTensor in = Input({9, 9, 3});
+Model tutorial_blocks(int64_t size = 9) {
+  SymTensor in = Input({size, size, 3});
   SymTensor x = Conv2D({.filters = 8, .kernel = {3, 3}, .name = "conv1"})(in);
   x = BatchNormalization({.name = "bn_conv1"})(x);
   x = Activation("relu")(x);
@@ -369,12 +369,13 @@ TEST(InferencePlan, TutorialBlocksMatchLayerByLayer) {
     BackendScope scope(be);
     Model m = tutorial_blocks();
     randomize_batchnorm(m, 100);
-    // Batch 3, and batch 1 (4x4 block outputs: the streaming kernels for small outputs).
-    for (int64_t batch : {3, 1}) {
-      expect_plan_matches_layers(m, random_tensor({batch, 9, 9, 3}, 5, 0.0f, 1.0f),
-                                 std::string(backend_name(be)) + " batch " +
-                                     std::to_string(batch));
-    }
+    expect_plan_matches_layers(m, random_tensor({3, 9, 9, 3}, 5, 0.0f, 1.0f), backend_name(be));
+    // Batch 1 at 5x5 (2x2 block outputs): the streaming kernels for small outputs, with the
+    // residual sum of the identity block.
+    Model small = tutorial_blocks(5);
+    randomize_batchnorm(small, 150);
+    expect_plan_matches_layers(small, random_tensor({1, 5, 5, 3}, 6, 0.0f, 1.0f),
+                               std::string(backend_name(be)) + " batch 1, 5x5");
   }
 }
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,10 @@ namespace resnet::ops::onednn {
 namespace {
 
 struct KernelArgs {
-  int64_t k = 0;                 // shared dimension: kh * kw * c
-  const float* a = nullptr;      // row i at a + i * lda
-  int64_t lda = 0;
-  const float* w = nullptr;      // the panel, [k][nb]
+  int taps = 0;                  // kh * kw
+  int64_t c = 0;                 // input channels
+  const float* const* rows = nullptr;  // row i of tap t: rows[t * mr + i], c floats
+  const float* w = nullptr;      // the panel, [taps * c][nb]
   const float* bias = nullptr;   // nb values
   const float* res = nullptr;    // residual row i at res + i * ldr (null: none)
   int64_t ldr = 0;
@@ -108,7 +109,10 @@ struct SmallConv {
   int mr = 1;           // rows per kernel call (the last call may have fewer)
   int64_t k = 0;        // kh * kw * c
   int64_t panels = 0;
-  bool direct = false;  // 1x1, stride 1, no padding: the rows are the input itself
+  // offsets[t * m + row]: where output pixel `row` reads tap t in the input (floats), -1 in the
+  // padding (it reads `zeros` then).
+  std::vector<int64_t> offsets;
+  std::vector<float> zeros;
   std::shared_ptr<void> storage;
   const float* packed = nullptr;  // [panels][k][nb]
   std::vector<float> bias;        // panels * nb (zero past f, and without a bias)
@@ -126,7 +130,7 @@ std::shared_ptr<const SmallConv> prepare_small_conv(const Tensor& w, const Tenso
   // Four-vector panels when the rows are so few that the kernel only streams weights; one-vector
   // panels (all rows in registers at once, each weight read once) otherwise.
   const int64_t max_rows4 = isa == SmallConvIsa::Avx512 ? 4 : 2;
-  const int64_t max_rows1 = isa == SmallConvIsa::Avx512 ? 16 : 12;
+  const int64_t max_rows1 = 8;
   p->nv = m <= max_rows4 ? 4 : 1;
   const int64_t max_rows = p->nv == 4 ? max_rows4 : max_rows1;
   const int64_t calls = (m + max_rows - 1) / max_rows;
@@ -134,8 +138,21 @@ std::shared_ptr<const SmallConv> prepare_small_conv(const Tensor& w, const Tenso
   p->nb = p->nv * vector_width(isa);
   p->k = g.kh * g.kw * g.c;
   p->panels = (g.f + p->nb - 1) / p->nb;
-  p->direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad.top == 0 &&
-              g.pad.bottom == 0 && g.pad.left == 0 && g.pad.right == 0;
+  const int64_t taps = g.kh * g.kw;
+  p->offsets.resize(static_cast<size_t>(taps * m));
+  for (int64_t row = 0; row < m; ++row) {
+    const int64_t n = row / (g.oh * g.ow), oy = row / g.ow % g.oh, ox = row % g.ow;
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        const int64_t iy = oy * g.sh - g.pad.top + ky * g.dh;
+        const int64_t ix = ox * g.sw - g.pad.left + kx * g.dw;
+        const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+        p->offsets[static_cast<size_t>((ky * g.kw + kx) * m + row)] =
+            inside ? ((n * g.h + iy) * g.w + ix) * g.c : -1;
+      }
+    }
+  }
+  p->zeros.assign(static_cast<size_t>(g.c), 0.0f);
   const size_t floats = static_cast<size_t>(p->panels * p->k * p->nb);
   p->storage = detail::shared_block(floats * sizeof(float));
   float* packed = static_cast<float*>(p->storage.get());
@@ -169,15 +186,7 @@ Tensor run_small_conv(const SmallConv& p, const Tensor& x, const Tensor& residua
   const Tensor rp = residual.defined() ? to_plain(residual) : Tensor();
   const bool in_place = rp.defined() && reuse_residual && rp.shares_storage(residual);
   Tensor y = in_place ? residual : Tensor::empty(Shape{g.n, g.oh, g.ow, g.f});
-  // The rows: the input itself, or gathered (im2col) with zeros for the padding.
-  Tensor rows;
-  const float* a = xp.f32();
-  int64_t lda = g.c;
-  if (!p.direct) {
-    rows = Tensor::empty(Shape{m, p.k});
-    a = rows.f32();
-    lda = p.k;
-  }
+  const int64_t taps = g.kh * g.kw;
   const int calls = static_cast<int>((m + p.mr - 1) / p.mr);
   const int64_t items = p.panels * calls;
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), items));
@@ -185,51 +194,40 @@ Tensor run_small_conv(const SmallConv& p, const Tensor& x, const Tensor& residua
                               ? (p.nv == 4 ? avx512::kernels4 : avx512::kernels1)
                               : (p.nv == 4 ? avx2::kernels4 : avx2::kernels1);
   const float* xs = xp.f32();
-  float* gathered = p.direct ? nullptr : rows.f32();
   const float* res = rp.defined() ? rp.f32() : nullptr;
   float* out = y.f32();
-#pragma omp parallel num_threads(threads)
-  {
-    if (gathered != nullptr) {
-#pragma omp for schedule(static)
-      for (int64_t row = 0; row < m; ++row) {
-        const int64_t n = row / (g.oh * g.ow), oy = row / g.ow % g.oh, ox = row % g.ow;
-        float* dst = gathered + row * p.k;
-        for (int64_t ky = 0; ky < g.kh; ++ky) {
-          const int64_t iy = oy * g.sh - g.pad.top + ky * g.dh;
-          for (int64_t kx = 0; kx < g.kw; ++kx, dst += g.c) {
-            const int64_t ix = ox * g.sw - g.pad.left + kx * g.dw;
-            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) {
-              std::fill(dst, dst + g.c, 0.0f);
-            } else {
-              std::memcpy(dst, xs + ((n * g.h + iy) * g.w + ix) * g.c,
-                          static_cast<size_t>(g.c) * sizeof(float));
-            }
-          }
-        }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t panel = item / calls;
+    const int64_t row0 = (item % calls) * p.mr;
+    const int64_t nrows = std::min<int64_t>(p.mr, m - row0);
+    KernelArgs args;
+    const float* rows[9 * kSmallConvMaxPixels];
+    std::vector<const float*> many;  // windows larger than 3x3
+    const float** row_ptrs = rows;
+    if (taps * nrows > static_cast<int64_t>(std::size(rows))) {
+      many.resize(static_cast<size_t>(taps * nrows));
+      row_ptrs = many.data();
+    }
+    for (int64_t t = 0; t < taps; ++t) {
+      for (int64_t i = 0; i < nrows; ++i) {
+        const int64_t off = p.offsets[static_cast<size_t>(t * m + row0 + i)];
+        row_ptrs[t * nrows + i] = off >= 0 ? xs + off : p.zeros.data();
       }
     }
-    // Consecutive items share a panel: a thread streams its panels once.
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t panel = item / calls;
-      const int64_t row0 = (item % calls) * p.mr;
-      const int64_t nrows = std::min<int64_t>(p.mr, m - row0);
-      const int64_t f0 = panel * p.nb;
-      KernelArgs args;
-      args.k = p.k;
-      args.a = a + row0 * lda;
-      args.lda = lda;
-      args.w = p.packed + panel * p.k * p.nb;
-      args.bias = p.bias.data() + f0;
-      args.res = res != nullptr ? res + row0 * g.f + f0 : nullptr;
-      args.ldr = g.f;
-      args.y = out + row0 * g.f + f0;
-      args.ldy = g.f;
-      args.cols = static_cast<int>(std::min<int64_t>(p.nb, g.f - f0));
-      args.relu = p.relu;
-      table[nrows](args);
-    }
+    args.rows = row_ptrs;
+    const int64_t f0 = panel * p.nb;
+    args.taps = static_cast<int>(taps);
+    args.c = g.c;
+    args.w = p.packed + panel * p.k * p.nb;
+    args.bias = p.bias.data() + f0;
+    args.res = res != nullptr ? res + row0 * g.f + f0 : nullptr;
+    args.ldr = g.f;
+    args.y = out + row0 * g.f + f0;
+    args.ldy = g.f;
+    args.cols = static_cast<int>(std::min<int64_t>(p.nb, g.f - f0));
+    args.relu = p.relu;
+    table[nrows](args);
   }
   return y;
 }

@@ -9,10 +9,11 @@
 // The convolution is a small matrix product: rows are output pixels, columns output channels,
 // the shared dimension the kernel window times the input channels, (kh, kw, c) in HWIO order.
 // Prepared once: the weights packed into panels of NB output channels, each panel [K][NB]
-// contiguous, so that one panel is one sequential stream; the bias padded to whole panels. Run:
-// the rows gathered (im2col; a 1x1 stride-1 convolution reads its input in place), then each
-// thread takes whole panels and computes all rows for them in registers (bias, residual sum and
-// ReLU applied before the single store).
+// contiguous, so that one panel is one sequential stream; the bias padded to whole panels; where
+// each output pixel reads each tap. Run: threads take whole panels as they get free and compute
+// all rows of a panel in registers, reading the input in place tap by tap through a table of
+// row pointers (a tap in the padding reads a row of zeros), bias, residual sum and ReLU applied
+// before the single store.
 //
 // Written with GCC vector extensions, compiled for AVX-512 and for AVX2+FMA and picked at run
 // time; other CPUs (and RESNET_SMALL_CONV=0 in the environment) use oneDNN for these too.
@@ -26,7 +27,7 @@
 
 namespace resnet::ops::onednn {
 
-inline constexpr int64_t kSmallConvMaxPixels = 16;
+inline constexpr int64_t kSmallConvMaxPixels = 8;
 
 enum class SmallConvIsa { None, Avx2, Avx512 };
 // The instruction set used by the small-convolution kernels: the best this CPU has, None when
