@@ -127,8 +127,9 @@ std::shared_ptr<const SmallConv> prepare_small_conv(const Tensor& w, const Tenso
   p->g = g;
   p->relu = relu;
   p->isa = isa;
-  // Four-vector panels when the rows are so few that the kernel only streams weights; one-vector
-  // panels (all rows in registers at once, each weight read once) otherwise.
+  // Four-vector panels when the rows are so few that the kernel only streams weights; else
+  // one-vector panels, up to 8 rows per call (16 rows as two calls of 8, the second reading the
+  // panel from L2; 8 accumulators fit the 16 registers of AVX2 too).
   const int64_t max_rows4 = isa == SmallConvIsa::Avx512 ? 4 : 2;
   const int64_t max_rows1 = 8;
   p->nv = m <= max_rows4 ? 4 : 1;

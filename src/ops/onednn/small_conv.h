@@ -1,19 +1,20 @@
 // Convolutions with very few output pixels (N*OH*OW <= kSmallConvMaxPixels), part of the fast
-// backend's inference path: the last stages of a ResNet at batch 1 (2x2 and 4x4 outputs of a
-// 64x64 input) read megabytes of weights to compute a handful of pixels, so their speed is the
-// speed at which the weights stream from memory. oneDNN's kernels reach 40-50 GB/s there (they
-// block for reuse that a handful of pixels does not have); these stream each weight exactly once,
-// in the order the kernel reads it, at the machine's memory bandwidth (65-75 GB/s measured on the
-// 2-core development VM). Measured in docs/performance.md.
+// backend's inference path: the last two stages of a ResNet at batch 1 (4x4 and 2x2 outputs of
+// a 64x64 input) read 86 MB of weights to compute a handful of pixels, so their speed is the
+// speed at which the weights stream from memory. oneDNN's kernels reach 35-50 GB/s there (they
+// block for a reuse that a handful of pixels does not have); these read each weight once, in
+// the order the kernel uses it, at 50-65 GB/s on the 2-core development VM (bench/
+// bench_small_conv: 1.0-1.45x oneDNN per convolution; docs/performance.md).
 //
 // The convolution is a small matrix product: rows are output pixels, columns output channels,
 // the shared dimension the kernel window times the input channels, (kh, kw, c) in HWIO order.
 // Prepared once: the weights packed into panels of NB output channels, each panel [K][NB]
 // contiguous, so that one panel is one sequential stream; the bias padded to whole panels; where
-// each output pixel reads each tap. Run: threads take whole panels as they get free and compute
-// all rows of a panel in registers, reading the input in place tap by tap through a table of
-// row pointers (a tap in the padding reads a row of zeros), bias, residual sum and ReLU applied
-// before the single store.
+// each output pixel reads each tap. Run: each thread takes a contiguous share of the panels and
+// computes up to 8 rows of a panel at a time in registers (four-vector panels for 1-4 rows,
+// which only stream; one-vector panels for more), reading the input in place tap by tap through
+// a table of row pointers (a tap in the padding reads a row of zeros); bias, residual sum and
+// ReLU are applied before the single store.
 //
 // Written with GCC vector extensions, compiled for AVX-512 and for AVX2+FMA and picked at run
 // time; other CPUs (and RESNET_SMALL_CONV=0 in the environment) use oneDNN for these too.
@@ -27,7 +28,7 @@
 
 namespace resnet::ops::onednn {
 
-inline constexpr int64_t kSmallConvMaxPixels = 8;
+inline constexpr int64_t kSmallConvMaxPixels = 16;
 
 enum class SmallConvIsa { None, Avx2, Avx512 };
 // The instruction set used by the small-convolution kernels: the best this CPU has, None when
