@@ -32,6 +32,11 @@ struct KernelArgs {
   int64_t ldy = 0;
   int cols = 0;                  // valid columns of this panel
   bool relu = false;
+  // Prefetch the thread's next panel (panel_floats further on) into L2 instead of the next few
+  // KiB of this one: set on the last of several calls on a panel, which reads this panel from
+  // L2 and has compute to hide the next panel's memory stream behind.
+  bool next_panel = false;
+  int64_t panel_floats = 0;
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -228,6 +233,8 @@ Tensor run_small_conv(const SmallConv& p, const Tensor& x, const Tensor& residua
     args.ldy = g.f;
     args.cols = static_cast<int>(std::min<int64_t>(p.nb, g.f - f0));
     args.relu = p.relu;
+    args.next_panel = calls > 1 && row0 + nrows == m;
+    args.panel_floats = p.k * p.nb;
     table[nrows](args);
   }
   return y;
