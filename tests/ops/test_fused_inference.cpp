@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "ops/onednn/onednn.h"
 #include "ops/onednn/small_conv.h"
 #include "ops/ops.h"
 #include "resnet/layers.h"
@@ -326,6 +327,40 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   const PreparedConv on_onednn(w, b, g, true, true);
   EXPECT_EQ(on_onednn.kernel(), "onednn");
   EXPECT_TRUE(AllClose(on_onednn(x, r, false), expected, 1e-5, "oneDNN"));
+}
+
+TEST(PreparedConv, WinogradForLarge3x3Outputs) {
+  BackendScope dnn(Backend::OneDnn);
+  // 3x3 stride 1, 16x16 outputs at batch 2: oneDNN's Winograd kernels where the CPU has them
+  // (AVX-512), within 1e-5 of the reference (their rounding differs from direct convolution).
+  const ConvGeom g = conv_geom(2, 16, 16, 24, 3, 40, 1, true);
+  const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, 31);
+  const Tensor w = random_tensor({3, 3, g.c, g.f}, 32, -0.3f, 0.3f);
+  const Tensor b = random_tensor({g.f}, 33);
+  const Tensor r = random_tensor({g.n, g.oh, g.ow, g.f}, 34);
+  for (bool with_res : {false, true}) {
+    Tensor expected;
+    {
+      BackendScope ref(Backend::Ref);
+      expected = conv2d_forward(x, w, b, g);
+      if (with_res) expected = add({expected, r});
+      expected = eltwise_forward(Eltwise::Relu, expected);
+    }
+    const PreparedConv prepared(w, b, g, with_res, true);
+    EXPECT_EQ(prepared.kernel(), onednn::winograd_available() ? "onednn winograd" : "onednn");
+    EXPECT_TRUE(AllClose(prepared(x, with_res ? r : Tensor(), false), expected, 1e-5,
+                         prepared.kernel() + " residual=" + std::to_string(with_res)));
+    // Fewer output pixels, strided, 1x1 or switched off: direct.
+    EXPECT_EQ(PreparedConv(w, b, conv_geom(1, 16, 16, 24, 3, 40, 1, true), with_res, true).kernel(),
+              "onednn");
+    EXPECT_EQ(PreparedConv(w, b, conv_geom(4, 16, 16, 24, 3, 40, 2, true), with_res, true).kernel(),
+              "onednn");
+    onednn::set_inference_winograd(false);
+    const PreparedConv direct(w, b, g, with_res, true);
+    onednn::set_inference_winograd(true);
+    EXPECT_EQ(direct.kernel(), "onednn");
+    EXPECT_TRUE(AllClose(direct(x, with_res ? r : Tensor(), false), expected, 1e-5, "direct"));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
 // ops::PreparedConv: resolved once (primitive, weights in its layout, output layout), run many.
 std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& b,
                                                  const ConvGeom& g, bool residual, bool relu);
+// Prepared 3x3 stride-1 convolutions with enough output pixels use oneDNN's Winograd kernels
+// (AVX-512 CPUs; the others, and RESNET_WINOGRAD=0 in the environment, use direct ones). Their
+// results differ from the direct ones by rounding (about 2e-6 of the output's scale).
+void set_inference_winograd(bool on);
+bool inference_winograd();
+bool winograd_available();  // oneDNN has Winograd kernels for this CPU
 std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared);
 Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
                            const Tensor& residual, bool reuse_residual);
