@@ -196,12 +196,16 @@ std::atomic<bool>& winograd_setting() {
   return on;
 }
 
-// 3x3 stride-1 convolutions with enough output pixels for the 4x4 (or 2x2) output tiles: oneDNN's
-// Winograd kernels take 1.3-2.3x less time than the direct ones there (batch 32 at 224x224:
-// 1.8-2.3x; batch 1: 1.1-1.5x at 56x56 to 14x14 outputs), and more below 7x7 or 128 pixels.
+// 3x3 stride-1 convolutions with enough output pixels for the Winograd tiles to pay for the
+// layout reorders around them (nChw16c; the 1x1 convolutions use NHWC). Measured with oneDNN
+// 2.6 on AVX-512: 1.3-2.3x faster than direct at batch 32 for 4x4 to 56x56 outputs (2x2: slower);
+// at batch 1, 1.1-1.5x for 56x56 to 14x14 outputs, where the reorders eat the gain unless there
+// are 512 pixels or 256+ channels (15x15x64 of the tutorial ResNet-50 at 64x64: slower overall).
 bool winograd_pays(const ConvGeom& g) {
+  const int64_t pixels = g.oh * g.ow;
   return winograd_setting().load() && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 &&
-         g.dh == 1 && g.dw == 1 && g.oh * g.ow >= 49 && g.n * g.oh * g.ow >= 512;
+         g.dh == 1 && g.dw == 1 &&
+         ((pixels >= 16 && g.n * pixels >= 512) || (pixels >= 100 && g.c >= 256));
 }
 
 struct PreparedConvImpl {
