@@ -8,6 +8,7 @@
 //   the weights change (refolding), and on the reference backend.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -327,6 +328,39 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   const PreparedConv on_onednn(w, b, g, true, true);
   EXPECT_EQ(on_onednn.kernel(), "onednn");
   EXPECT_TRUE(AllClose(on_onednn(x, r, false), expected, 1e-5, "oneDNN"));
+}
+
+TEST(SmallConv, NaNInputsGiveWhatOneDnnGives) {
+  // A NaN input makes its pixel's outputs NaN; a fused ReLU turns them into 0, as oneDNN's
+  // fused ReLU (a max with 0) and the reference ReLU do.
+  const auto isas = small_conv_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
+  BackendScope dnn(Backend::OneDnn);
+  const ConvGeom g = conv_geom(1, 2, 2, 16, 1, 40, 1, false);
+  Tensor x = random_tensor({1, 2, 2, 16}, 41);
+  x.f32()[16 + 3] = std::nanf("");  // pixel 1
+  const Tensor w = random_tensor({1, 1, 16, 40}, 42, -0.3f, 0.3f);
+  const Tensor b = random_tensor({40}, 43);
+  for (bool relu : {false, true}) {
+    Tensor on_onednn;
+    {
+      SmallConvIsaScope off(onednn::SmallConvIsa::None);
+      on_onednn = plain(PreparedConv(w, b, g, false, relu)(x, Tensor(), false));
+    }
+    for (const auto isa : isas) {
+      SmallConvIsaScope scope(isa);
+      const Tensor y = PreparedConv(w, b, g, false, relu)(x, Tensor(), false);
+      for (int64_t i = 0; i < y.numel(); ++i) {
+        const bool nan_expected = !relu && i / 40 == 1;
+        EXPECT_EQ(std::isnan(on_onednn.f32()[i]), nan_expected) << "oneDNN relu=" << relu << " " << i;
+        EXPECT_EQ(std::isnan(y.f32()[i]), nan_expected)
+            << onednn::small_conv_isa_name(isa) << " relu=" << relu << " " << i;
+        if (!nan_expected) {
+          EXPECT_NEAR(y.f32()[i], on_onednn.f32()[i], 1e-5) << i;
+        }
+      }
+    }
+  }
 }
 
 TEST(PreparedConv, WinogradForLarge3x3Outputs) {
