@@ -199,6 +199,7 @@ struct BenchOptions {
   uint64_t seed = 0;
   bool no_fuse = false;
   bool recompute = false;
+  bool no_recompute = false;
 };
 
 double median(std::vector<double> v) {
@@ -214,6 +215,9 @@ void run_bench(const BenchOptions& o) {
   if (o.batch < 1) throw ConfigError(fmt::format("--batch must be positive, got {}", o.batch));
   if (o.steps < 1) throw ConfigError(fmt::format("--steps must be positive, got {}", o.steps));
   if (o.warmup < 0) throw ConfigError(fmt::format("--warmup must be >= 0, got {}", o.warmup));
+  if (o.recompute && o.no_recompute) {
+    throw ConfigError("--recompute and --no-recompute exclude each other");
+  }
   ops::set_backend(ops::Backend::OneDnn);
   if (o.threads > 0) ops::set_num_threads(o.threads);
   const int threads = ops::num_threads();
@@ -221,7 +225,9 @@ void run_bench(const BenchOptions& o) {
 
   Model model = build_model(o.model, parse_shape(o.input_shape), o.classes);
   model.set_inference_fusion(!o.no_fuse);
-  model.set_recompute(o.recompute);
+  model.set_recompute(o.no_recompute ? Model::Recompute::Off
+                      : o.recompute  ? Model::Recompute::Full
+                                     : Model::Recompute::Pointwise);
   const Shape in_shape = model.input_shapes().at(0);
   const Shape out_shape = model.output_shapes().at(0);
   const int64_t classes = out_shape[-1];
@@ -307,7 +313,7 @@ void run_bench(const BenchOptions& o) {
   j["steps"] = o.steps;
   j["warmup"] = o.warmup;
   j["fused_inference"] = !o.no_fuse;
-  j["recompute"] = o.recompute;
+  j["recompute"] = o.no_recompute ? "off" : o.recompute ? "full" : "pointwise";
   j["img_per_s"] = img_s;
   j["ms_per_step"] = med * 1e3;
   j["ms_per_step_mean"] = mean * 1e3;
@@ -429,7 +435,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--no-fuse", o->no_fuse,
                 "Inference without the fused plan (every layer on its own), for comparison");
   cmd->add_flag("--recompute", o->recompute,
-                "Training with recomputation (activation checkpointing, Model::set_recompute)");
+                "Training with full recomputation (activation checkpointing, "
+                "Model::Recompute::Full)");
+  cmd->add_flag("--no-recompute", o->no_recompute,
+                "Training without recomputing anything (Model::Recompute::Off; by default the 1x1 "
+                "convolutions and their batch norms are recomputed in backward)");
   cmd->add_flag("--profile", o->profile,
                 "Time every layer and every op kind (conv fwd/bwd, BN, eltwise, pooling, "
                 "reorders, optimizer update)");

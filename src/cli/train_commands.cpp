@@ -148,6 +148,7 @@ struct TrainOptions {
   int patience = 0;
   bool update_bn = false;
   bool recompute = false;
+  bool no_recompute = false;
   bool sync_bn = false;  // under mpirun: synchronized BatchNormalization statistics
   uint64_t seed = 0;
   int threads = 0;
@@ -185,7 +186,12 @@ void run_train(const TrainOptions& o) {
   set_global_seed(o.seed);
   reset_name_counters();
   Model model = o.build ? o.build(o.model, input, classes) : build_model(o.model, input, classes);
-  model.set_recompute(o.recompute);
+  if (o.recompute && o.no_recompute) {
+    throw ConfigError("--recompute and --no-recompute exclude each other");
+  }
+  model.set_recompute(o.no_recompute ? Model::Recompute::Off
+                      : o.recompute  ? Model::Recompute::Full
+                                     : Model::Recompute::Pointwise);
   const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
   std::shared_ptr<LearningRateSchedule> schedule;
   const int64_t total_steps = steps_per_epoch * o.epochs;
@@ -316,6 +322,9 @@ CLI::App* add_training_command(CLI::App& app, const std::string& name,
     cmd->add_flag("--recompute", o->recompute,
                   "keep fewer activations for backward and recompute the rest (activation "
                   "checkpointing): much less memory for about one more forward pass per step");
+    cmd->add_flag("--no-recompute", o->no_recompute,
+                  "keep every activation for backward (by default the 1x1 convolutions and their "
+                  "batch norms are recomputed: less memory, the same results)");
     cmd->add_flag("--sync-bn", o->sync_bn,
                   "under mpirun: BatchNormalization statistics over the global batch (all ranks) "
                   "instead of each rank's shard");

@@ -253,7 +253,7 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     release_plan_weights();
   }
   // Recomputation: which stretch, if any, starts (its input) or ends at each step.
-  const bool recomputing = mode == Mode::Training && recompute_;
+  const bool recomputing = mode == Mode::Training && recompute_ != Recompute::Off;
   std::vector<int> starts_at, ends_at;
   stretches_.clear();  // (re)planned below when recomputing
   if (recomputing) {
@@ -410,23 +410,47 @@ Tensor Model::timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mod
   return y;
 }
 
-void Model::set_recompute(bool on) {
-  recompute_ = on;
+void Model::set_recompute(Recompute mode) {
+  recompute_ = mode;
   stretches_.clear();
 }
 
-// Cut points: step i is a cut when nothing computed before i is used after i, so the stretch
-// between two cuts depends on the rest of the graph only through the output of its first step.
-// Stretches hold at least kMinStretch steps (a chain of single layers is all cuts); the tail
-// after the last stretch (loss-side layers, the outputs) is never recomputed.
+// Full: cut points. Step i is a cut when nothing computed before i is used after i, so the
+// stretch between two cuts depends on the rest of the graph only through the output of its first
+// step. Stretches hold at least kMinStretch steps (a chain of single layers is all cuts); the
+// tail after the last stretch (loss-side layers, the outputs) is never recomputed.
+// Pointwise: stretches {r, conv, bn} of three consecutive steps where the convolution is 1x1
+// and reads only r, and the batch norm reads only the convolution and is its only consumer:
+// replaying conv and bn needs only r's output, which r (a ReLU, or the block input) keeps
+// anyway, and costs a 1x1 convolution.
 void Model::plan_recompute() {
   constexpr int kMinStretch = 6;
   const int n = static_cast<int>(steps_.size());
-  std::vector<int> last_use(n, -1);
+  std::vector<int> last_use(n, -1), use_count(n, 0);
   for (int j = 0; j < n; ++j) {
-    for (int p : steps_[j].inputs) last_use[p] = std::max(last_use[p], j);
+    for (int p : steps_[j].inputs) {
+      last_use[p] = std::max(last_use[p], j);
+      ++use_count[p];
+    }
   }
   for (int o : output_steps_) last_use[o] = n;  // outputs live to the end
+  if (recompute_ == Recompute::Pointwise) {
+    for (int j = 2; j < n; ++j) {
+      const Step& bn = steps_[j];
+      const Step& conv = steps_[j - 1];
+      if (bn.layer->class_name() != "BatchNormalization" || conv.layer->class_name() != "Conv2D") {
+        continue;
+      }
+      const Shape& k = conv.layer->param("kernel").value.shape();
+      const bool pair = k[0] == 1 && k[1] == 1 && last_use[j] < n && bn.inputs.size() == 1 &&
+                        bn.inputs[0] == j - 1 && conv.inputs.size() == 1 &&
+                        conv.inputs[0] == j - 2 && use_count[j - 1] == 1 &&
+                        conv.layer->replayable() && bn.layer->replayable();
+      const bool free = stretches_.empty() || stretches_.back().last < j - 2;
+      if (pair && free) stretches_.push_back({j - 2, j, Tensor()});
+    }
+    return;
+  }
   int first = -1, prefix = -1;  // prefix: the latest use of anything before step i
   for (int i = 0; i < n; ++i) {
     if (prefix <= i) {

@@ -74,3 +74,24 @@ TEST(BenchCli, TextOutputAndUsageErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BenchCli, RecomputeModes) {
+  // Training keeps every activation (--no-recompute), recomputes the 1x1 convolutions (the
+  // default) or whole blocks (--recompute); the report says which.
+  for (const auto& [flag, mode] : {std::pair<std::string, std::string>{"", "pointwise"},
+                                   {" --recompute", "full"},
+                                   {" --no-recompute", "off"}}) {
+    const CliRun r =
+        run_cli(std::string("bench ") + kTiny + " --mode train --steps 1 --warmup 0 --json" + flag);
+    ASSERT_EQ(r.status, 0) << flag << ": " << r.out;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["recompute"].get<std::string>(), mode) << flag;
+  }
+  EXPECT_NE(run_cli(std::string("bench ") + kTiny +
+                    " --mode train --steps 1 --recompute --no-recompute")
+                .status,
+            0);
+}
+
+}  // namespace

@@ -1,5 +1,6 @@
-// Model::set_recompute (activation checkpointing): training with it gives the same weights,
-// moving statistics and losses as without it, while keeping less activation memory.
+// Model::set_recompute (activation checkpointing): training with full or pointwise (the default)
+// recomputation gives the same weights, moving statistics and losses as without it
+// (Recompute::Off), while keeping less activation memory.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -34,8 +35,8 @@ struct TrainRun {
   size_t peak_bytes = 0;  // the most tensor memory live at once during the steps
 };
 
-TrainRun run(Model& m, bool recompute, int steps, const Tensor& x, const Tensor& y) {
-  m.set_recompute(recompute);
+TrainRun run(Model& m, Model::Recompute mode, int steps, const Tensor& x, const Tensor& y) {
+  m.set_recompute(mode);
   m.compile({.optimizer = SGD({.common = {.learning_rate = 0.05}, .momentum = 0.9}),
              .loss = "sparse_categorical_crossentropy"});
   detail::reset_peak_memory();
@@ -55,8 +56,8 @@ TEST(Recompute, SameTrainingAsWithoutOnCifarResNet) {
   const Tensor x = testing::random_tensor({8, 16, 16, 3}, 1);
   const Tensor y = random_labels(8, 5, 2);
   Model a = build(), b = build();
-  const TrainRun plain = run(a, false, 3, x, y);
-  const TrainRun recomputed = run(b, true, 3, x, y);
+  const TrainRun plain = run(a, Model::Recompute::Off, 3, x, y);
+  const TrainRun recomputed = run(b, Model::Recompute::Full, 3, x, y);
   EXPECT_TRUE(b.recompute());
   EXPECT_EQ(plain.losses, recomputed.losses);
   expect_same_params(a, b);
@@ -74,11 +75,37 @@ TEST(Recompute, SameTrainingAsWithoutOnTheTutorialResNet) {
   const Tensor x = testing::random_tensor({2, 40, 40, 3}, 4);
   const Tensor y = random_labels(2, 6, 5);
   Model a = build(), b = build();
-  const TrainRun plain = run(a, false, 2, x, y);
-  const TrainRun recomputed = run(b, true, 2, x, y);
+  const TrainRun plain = run(a, Model::Recompute::Off, 2, x, y);
+  const TrainRun recomputed = run(b, Model::Recompute::Full, 2, x, y);
   EXPECT_EQ(plain.losses, recomputed.losses);
   expect_same_params(a, b);
   EXPECT_LT(recomputed.peak_bytes, plain.peak_bytes);
+}
+
+TEST(Recompute, PointwiseIsTheDefaultAndTrainsTheSameWithLessMemory) {
+  // The tutorial ResNet-50's bottleneck blocks: the 1x1 convolutions' outputs are recomputed
+  // in backward instead of kept (the widest activations of each block).
+  auto build = [] {
+    set_global_seed(3);
+    reset_name_counters();
+    return resnet50_tutorial({40, 40, 3}, 6);
+  };
+  const Tensor x = testing::random_tensor({4, 40, 40, 3}, 4);
+  const Tensor y = random_labels(4, 6, 5);
+  Model a = build(), b = build();
+  EXPECT_EQ(b.recompute_mode(), Model::Recompute::Pointwise);
+  EXPECT_FALSE(b.recompute());
+  const TrainRun plain = run(a, Model::Recompute::Off, 2, x, y);
+  const TrainRun pointwise = run(b, Model::Recompute::Pointwise, 2, x, y);
+  EXPECT_EQ(plain.losses, pointwise.losses);
+  expect_same_params(a, b);
+  // At 40x40, batch 4, the weights and the momentum dominate the peak; the 1x1 convolutions'
+  // outputs not kept are a few MB of it (at 224x224, batch 32: a third of the peak).
+  EXPECT_LT(pointwise.peak_bytes + (size_t{2} << 20), plain.peak_bytes)
+      << pointwise.peak_bytes << " vs " << plain.peak_bytes;
+  // set_recompute(false) is the default, not Off.
+  b.set_recompute(false);
+  EXPECT_EQ(b.recompute_mode(), Model::Recompute::Pointwise);
 }
 
 // A Dropout inside a stretch makes it non-replayable (a replay would draw another mask): kept as
@@ -105,11 +132,14 @@ TEST(Recompute, DropoutAndFrozenLayersGiveTheSameResults) {
   const Tensor x = testing::random_tensor({4, 8, 8, 2}, 8);
   const Tensor y = random_labels(4, 3, 9);
   for (bool freeze : {false, true}) {
-    Model a = dropout_net(freeze), b = dropout_net(freeze);
-    const TrainRun plain = run(a, false, 3, x, y);
-    const TrainRun recomputed = run(b, true, 3, x, y);
-    EXPECT_EQ(plain.losses, recomputed.losses) << "freeze " << freeze;
-    expect_same_params(a, b);
+    Model a = dropout_net(freeze);
+    const TrainRun plain = run(a, Model::Recompute::Off, 3, x, y);
+    for (auto mode : {Model::Recompute::Full, Model::Recompute::Pointwise}) {
+      Model b = dropout_net(freeze);
+      const TrainRun recomputed = run(b, mode, 3, x, y);
+      EXPECT_EQ(plain.losses, recomputed.losses) << "freeze " << freeze;
+      expect_same_params(a, b);
+    }
   }
 }
 
