@@ -215,9 +215,7 @@ void run_bench(const BenchOptions& o) {
   if (o.batch < 1) throw ConfigError(fmt::format("--batch must be positive, got {}", o.batch));
   if (o.steps < 1) throw ConfigError(fmt::format("--steps must be positive, got {}", o.steps));
   if (o.warmup < 0) throw ConfigError(fmt::format("--warmup must be >= 0, got {}", o.warmup));
-  if (o.recompute && o.no_recompute) {
-    throw ConfigError("--recompute and --no-recompute exclude each other");
-  }
+  const Model::Recompute recompute = recompute_mode(o.recompute, o.no_recompute);
   ops::set_backend(ops::Backend::OneDnn);
   if (o.threads > 0) ops::set_num_threads(o.threads);
   const int threads = ops::num_threads();
@@ -225,9 +223,7 @@ void run_bench(const BenchOptions& o) {
 
   Model model = build_model(o.model, parse_shape(o.input_shape), o.classes);
   model.set_inference_fusion(!o.no_fuse);
-  model.set_recompute(o.no_recompute ? Model::Recompute::Off
-                      : o.recompute  ? Model::Recompute::Full
-                                     : Model::Recompute::Pointwise);
+  model.set_recompute(recompute);
   const Shape in_shape = model.input_shapes().at(0);
   const Shape out_shape = model.output_shapes().at(0);
   const int64_t classes = out_shape[-1];
@@ -313,7 +309,9 @@ void run_bench(const BenchOptions& o) {
   j["steps"] = o.steps;
   j["warmup"] = o.warmup;
   j["fused_inference"] = !o.no_fuse;
-  j["recompute"] = o.no_recompute ? "off" : o.recompute ? "full" : "pointwise";
+  j["recompute"] = model.recompute_mode() == Model::Recompute::Off    ? "off"
+                   : model.recompute_mode() == Model::Recompute::Full ? "full"
+                                                                       : "pointwise";
   j["img_per_s"] = img_s;
   j["ms_per_step"] = med * 1e3;
   j["ms_per_step_mean"] = mean * 1e3;

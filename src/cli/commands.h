@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "resnet/model.h"
 #include "resnet/shape.h"
 
 namespace resnet::cli {
@@ -21,5 +22,9 @@ void add_onnx_commands(CLI::App& app);  // export (ONNX)
 
 // "64,64,3" -> (64, 64, 3); empty -> rank-0 shape (the model's default). Throws ConfigError.
 Shape parse_shape(const std::string& text);
+
+// --recompute (full) / --no-recompute (off) / neither (pointwise, the default). Throws
+// ConfigError when both are given.
+Model::Recompute recompute_mode(bool full, bool none);
 
 }  // namespace resnet::cli

@@ -11,6 +11,11 @@
 
 namespace resnet::cli {
 
+Model::Recompute recompute_mode(bool full, bool none) {
+  if (full && none) throw ConfigError("--recompute and --no-recompute exclude each other");
+  return full ? Model::Recompute::Full : none ? Model::Recompute::Off : Model::Recompute::Pointwise;
+}
+
 Shape parse_shape(const std::string& text) {
   if (text.empty()) return {};
   std::vector<int64_t> dims;

@@ -186,12 +186,7 @@ void run_train(const TrainOptions& o) {
   set_global_seed(o.seed);
   reset_name_counters();
   Model model = o.build ? o.build(o.model, input, classes) : build_model(o.model, input, classes);
-  if (o.recompute && o.no_recompute) {
-    throw ConfigError("--recompute and --no-recompute exclude each other");
-  }
-  model.set_recompute(o.no_recompute ? Model::Recompute::Off
-                      : o.recompute  ? Model::Recompute::Full
-                                     : Model::Recompute::Pointwise);
+  model.set_recompute(recompute_mode(o.recompute, o.no_recompute));
   const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
   std::shared_ptr<LearningRateSchedule> schedule;
   const int64_t total_steps = steps_per_epoch * o.epochs;

@@ -49,6 +49,16 @@ ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_
 }
 
 
+// relu?(conv(x, w, b) + r?) on the reference backend, unfused (r undefined: no residual).
+Tensor reference_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
+                       const Tensor& r, bool relu) {
+  BackendScope ref(Backend::Ref);
+  Tensor y = conv2d_forward(plain(x), w, b, g);
+  if (r.defined()) y = add({y, plain(r)});
+  if (relu) y = eltwise_forward(Eltwise::Relu, y);
+  return y;
+}
+
 TEST(FusedConv, OneDnnMatchesUnfusedReference) {
   const std::vector<ConvGeom> geoms = {
       conv_geom(2, 7, 7, 3, 3, 5, 1, true),   conv_geom(1, 8, 8, 16, 1, 32, 1, false),
@@ -65,13 +75,8 @@ TEST(FusedConv, OneDnnMatchesUnfusedReference) {
       const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, ++seed, -0.3f, 0.3f);
       const Tensor b = bias ? random_tensor({g.f}, ++seed) : Tensor();
       const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
-      Tensor expected, actual;
-      {
-        BackendScope ref(Backend::Ref);
-        expected = conv2d_forward(x, w, b, g);
-        if (with_res) expected = add({expected, r});
-        if (relu) expected = eltwise_forward(Eltwise::Relu, expected);
-      }
+      const Tensor expected = reference_fused(x, w, b, g, r, relu);
+      Tensor actual;
       {
         BackendScope dnn(Backend::OneDnn);
         actual = plain(conv2d_forward_fused(x, w, b, g, r, relu));
@@ -107,11 +112,7 @@ TEST(FusedConv, ResidualLayoutsAndReuse) {
   for (const Tensor& r : {conv2d_forward(x2, w, Tensor(), g),
                           conv2d_forward_fused(x2, w, b, g, r0, true, false)}) {
     const Tensor r_plain = plain(r).clone();
-    Tensor expected;
-    {
-      BackendScope ref(Backend::Ref);
-      expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(x, w, b, g), r_plain}));
-    }
+    const Tensor expected = reference_fused(x, w, b, g, r_plain, true);
     const Tensor copied = plain(conv2d_forward_fused(x, w, b, g, r, true, false));
     EXPECT_TRUE(AllClose(plain(r), r_plain, 0.0, "residual unchanged without reuse"));
     EXPECT_TRUE(AllClose(copied, expected, 1e-5, "copied residual"));
@@ -136,11 +137,7 @@ TEST(PreparedConv, InputsInOtherLayoutsReuseAndErrors) {
                                           random_tensor({1, 1, 16, 32}, 24), Tensor(), g0);
   const Tensor x_plain = plain(x_blocked).clone();
   const Tensor r = random_tensor({g.n, g.oh, g.ow, g.f}, 25);
-  Tensor expected;
-  {
-    BackendScope ref(Backend::Ref);
-    expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(x_plain, w, b, g), r}));
-  }
+  const Tensor expected = reference_fused(x_plain, w, b, g, r, true);
   EXPECT_TRUE(AllClose(plain(prepared(x_blocked, r, false)), expected, 1e-5, "blocked input"));
   EXPECT_TRUE(AllClose(plain(prepared(x_plain, r, false)), expected, 1e-5, "plain input"));
   // A residual produced by the prepared convolution itself is overwritten in place when handed
@@ -270,13 +267,7 @@ TEST(SmallConv, MatchesReferenceOnEveryIsa) {
         const Tensor w = random_tensor({g.kh, g.kw, g.c, g.f}, ++seed, -0.3f, 0.3f);
         const Tensor b = bias ? random_tensor({g.f}, ++seed) : Tensor();
         const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
-        Tensor expected;
-        {
-          BackendScope ref(Backend::Ref);
-          expected = conv2d_forward(x, w, b, g);
-          if (with_res) expected = add({expected, r});
-          if (relu) expected = eltwise_forward(Eltwise::Relu, expected);
-        }
+        const Tensor expected = reference_fused(x, w, b, g, r, relu);
         const PreparedConv prepared(w, b, g, with_res, relu);
         EXPECT_EQ(prepared.kernel(),
                   std::string("small-conv ") + onednn::small_conv_isa_name(isa)) << ctx;
@@ -310,11 +301,7 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   const Tensor b = random_tensor({32}, 4);
   const Tensor r = conv2d_forward(random_tensor({1, 2, 2, 16}, 5), random_tensor({1, 1, 16, 32}, 6),
                                   Tensor(), g0);
-  Tensor expected;
-  {
-    BackendScope ref(Backend::Ref);
-    expected = eltwise_forward(Eltwise::Relu, add({conv2d_forward(plain(x), w, b, g), plain(r)}));
-  }
+  const Tensor expected = reference_fused(x, w, b, g, r, true);
   const PreparedConv prepared(w, b, g, true, true);
   ASSERT_NE(prepared.kernel().find("small-conv"), std::string::npos);
   EXPECT_TRUE(AllClose(prepared(x, r, false), expected, 1e-5, "blocked input and residual"));
@@ -373,13 +360,7 @@ TEST(PreparedConv, WinogradForLarge3x3Outputs) {
   const Tensor b = random_tensor({g.f}, 33);
   const Tensor r = random_tensor({g.n, g.oh, g.ow, g.f}, 34);
   for (bool with_res : {false, true}) {
-    Tensor expected;
-    {
-      BackendScope ref(Backend::Ref);
-      expected = conv2d_forward(x, w, b, g);
-      if (with_res) expected = add({expected, r});
-      expected = eltwise_forward(Eltwise::Relu, expected);
-    }
+    const Tensor expected = reference_fused(x, w, b, g, with_res ? r : Tensor(), true);
     const PreparedConv prepared(w, b, g, with_res, true);
     EXPECT_EQ(prepared.kernel(), onednn::winograd_available() ? "onednn winograd" : "onednn");
     EXPECT_TRUE(AllClose(prepared(x, with_res ? r : Tensor(), false), expected, 1e-5,
