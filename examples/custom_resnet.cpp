@@ -12,7 +12,6 @@
 #include <resnet/io.h>
 #include <resnet/layers.h>
 #include <resnet/model.h>
-
 #include <stb/stb_image_write.h>
 
 #include <cstdio>
@@ -36,18 +35,28 @@ SymTensor preact_block(const SymTensor& x, int64_t filters, int64_t stride,
   const bool project = stride != 1 || x.shape()[-1] != filters;
   SymTensor shortcut = x;
   if (project) {
-    shortcut = Conv2D({.filters = filters, .kernel = {1, 1}, .strides = {stride, stride},
-                       .use_bias = false, .kernel_initializer = Initializer::he_normal(),
+    shortcut = Conv2D({.filters = filters,
+                       .kernel = {1, 1},
+                       .strides = {stride, stride},
+                       .use_bias = false,
+                       .kernel_initializer = Initializer::he_normal(),
                        .name = name + "_shortcut"})(pre);
   }
-  SymTensor y = Conv2D({.filters = filters, .kernel = {3, 3}, .strides = {stride, stride},
-                        .padding = Padding::Same, .use_bias = false,
+  SymTensor y = Conv2D({.filters = filters,
+                        .kernel = {3, 3},
+                        .strides = {stride, stride},
+                        .padding = Padding::Same,
+                        .use_bias = false,
                         .kernel_initializer = Initializer::he_normal(),
                         .name = name + "_conv1"})(pre);
   y = BatchNormalization({.momentum = 0.9, .name = name + "_bn2"})(y);
   y = Activation("relu", name + "_relu2")(y);
-  y = Conv2D({.filters = filters, .kernel = {3, 3}, .padding = Padding::Same, .use_bias = false,
-              .kernel_initializer = Initializer::he_normal(), .name = name + "_conv2"})(y);
+  y = Conv2D({.filters = filters,
+              .kernel = {3, 3},
+              .padding = Padding::Same,
+              .use_bias = false,
+              .kernel_initializer = Initializer::he_normal(),
+              .name = name + "_conv2"})(y);
   return Add({.name = name + "_add"})({shortcut, y});
 }
 
@@ -55,8 +64,11 @@ SymTensor preact_block(const SymTensor& x, int64_t filters, int64_t stride,
 // stages 2 and 3 halves the resolution), built in a loop.
 Model deep_resnet(Shape input_shape, int64_t classes, int blocks, int64_t width) {
   SymTensor input = Input(input_shape, "image");
-  SymTensor x = Conv2D({.filters = width, .kernel = {3, 3}, .padding = Padding::Same,
-                        .use_bias = false, .kernel_initializer = Initializer::he_normal(),
+  SymTensor x = Conv2D({.filters = width,
+                        .kernel = {3, 3},
+                        .padding = Padding::Same,
+                        .use_bias = false,
+                        .kernel_initializer = Initializer::he_normal(),
                         .name = "stem_conv"})(input);
   for (int stage = 0; stage < 3; ++stage) {
     const int64_t filters = width << stage;
@@ -99,25 +111,36 @@ Args parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
-      std::printf("A deep pre-activation ResNet built in a loop, trained on Fashion-MNIST. "
-                  "Options: --blocks N (30 per stage), --width N (8), --epochs N (1), "
-                  "--batch-size N (64), --train-samples N (2000), --test-samples N (500; 0 = "
-                  "all), --data-dir DIR, --out FILE.h5, --sample-images DIR\n");
+      std::printf(
+          "A deep pre-activation ResNet built in a loop, trained on Fashion-MNIST. "
+          "Options: --blocks N (30 per stage), --width N (8), --epochs N (1), "
+          "--batch-size N (64), --train-samples N (2000), --test-samples N (500; 0 = "
+          "all), --data-dir DIR, --out FILE.h5, --sample-images DIR\n");
       std::exit(0);
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     try {
-      if (flag == "--blocks") a.blocks = std::stoi(value);
-      else if (flag == "--width") a.width = std::stoll(value);
-      else if (flag == "--epochs") a.epochs = std::stoi(value);
-      else if (flag == "--batch-size") a.batch_size = std::stoll(value);
-      else if (flag == "--train-samples") a.train_samples = std::stoll(value);
-      else if (flag == "--test-samples") a.test_samples = std::stoll(value);
-      else if (flag == "--data-dir") a.data_dir = value;
-      else if (flag == "--out") a.out = value;
-      else if (flag == "--sample-images") a.sample_images = value;
-      else usage("unknown option " + flag);
+      if (flag == "--blocks")
+        a.blocks = std::stoi(value);
+      else if (flag == "--width")
+        a.width = std::stoll(value);
+      else if (flag == "--epochs")
+        a.epochs = std::stoi(value);
+      else if (flag == "--batch-size")
+        a.batch_size = std::stoll(value);
+      else if (flag == "--train-samples")
+        a.train_samples = std::stoll(value);
+      else if (flag == "--test-samples")
+        a.test_samples = std::stoll(value);
+      else if (flag == "--data-dir")
+        a.data_dir = value;
+      else if (flag == "--out")
+        a.out = value;
+      else if (flag == "--sample-images")
+        a.sample_images = value;
+      else
+        usage("unknown option " + flag);
     } catch (const std::logic_error&) {
       usage(flag + ": not a number: " + value);
     }
@@ -166,15 +189,19 @@ int main(int argc, char** argv) {
     // Images are uint8; fit rescales them by 1/255 (FitOptions::preprocess, the default).
     // update_bn: after each epoch the BatchNormalization statistics are recomputed over the
     // training data, so a short run evaluates well in inference mode too.
-    model.fit(train, {.epochs = args.epochs, .batch_size = args.batch_size,
-                      .augment = {.horizontal_flip = true}, .seed = 1, .update_bn = true});
+    model.fit(train, {.epochs = args.epochs,
+                      .batch_size = args.batch_size,
+                      .augment = {.horizontal_flip = true},
+                      .seed = 1,
+                      .update_bn = true});
     Logs result = model.evaluate(test, {.batch_size = 250, .verbose = 0});
     std::cout << "Test loss: " << result["loss"] << "\nTest accuracy: " << result["accuracy"]
               << "\n";
 
     // Saved with what predict_image needs to classify image files.
     std::string class_names;
-    for (const std::string& c : train.class_names) class_names += (class_names.empty() ? "" : "\n") + c;
+    for (const std::string& c : train.class_names)
+      class_names += (class_names.empty() ? "" : "\n") + c;
     save_model(model, args.out, /*include_optimizer=*/false,
                {{"class_names", class_names}, {"preprocess", "rescale"}});
     std::cout << "saved " << args.out << "\n";

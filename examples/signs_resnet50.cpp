@@ -27,7 +27,8 @@ using namespace resnet;
 // ---------------------------------------------------------------------------------------------
 // 1 - The identity block: the shortcut skips three layers; the input is added unchanged.
 //
-//   X -> CONV2D 1x1 -> BN -> ReLU -> CONV2D fxf 'same' -> BN -> ReLU -> CONV2D 1x1 -> BN -> (+X) -> ReLU
+//   X -> CONV2D 1x1 -> BN -> ReLU -> CONV2D fxf 'same' -> BN -> ReLU -> CONV2D 1x1 -> BN -> (+X) ->
+//   ReLU
 SymTensor identity_block(SymTensor X, int64_t f, std::array<int64_t, 3> filters, int stage,
                          const std::string& block) {
   // Defining name basis
@@ -39,21 +40,30 @@ SymTensor identity_block(SymTensor X, int64_t f, std::array<int64_t, 3> filters,
   SymTensor X_shortcut = X;
 
   // First component of main path
-  X = Conv2D({.filters = F1, .kernel = {1, 1}, .strides = {1, 1}, .padding = Padding::Valid,
+  X = Conv2D({.filters = F1,
+              .kernel = {1, 1},
+              .strides = {1, 1},
+              .padding = Padding::Valid,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2a"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2a"})(X);
   X = Activation("relu")(X);
 
   // Second component of main path
-  X = Conv2D({.filters = F2, .kernel = {f, f}, .strides = {1, 1}, .padding = Padding::Same,
+  X = Conv2D({.filters = F2,
+              .kernel = {f, f},
+              .strides = {1, 1},
+              .padding = Padding::Same,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2b"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2b"})(X);
   X = Activation("relu")(X);
 
   // Third component of main path
-  X = Conv2D({.filters = F3, .kernel = {1, 1}, .strides = {1, 1}, .padding = Padding::Valid,
+  X = Conv2D({.filters = F3,
+              .kernel = {1, 1},
+              .strides = {1, 1},
+              .padding = Padding::Valid,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2c"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2c"})(X);
@@ -79,27 +89,38 @@ SymTensor convolutional_block(SymTensor X, int64_t f, std::array<int64_t, 3> fil
 
   // ##### MAIN PATH #####
   // First component of main path
-  X = Conv2D({.filters = F1, .kernel = {1, 1}, .strides = {s, s}, .padding = Padding::Valid,
+  X = Conv2D({.filters = F1,
+              .kernel = {1, 1},
+              .strides = {s, s},
+              .padding = Padding::Valid,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2a"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2a"})(X);
   X = Activation("relu")(X);
 
   // Second component of main path
-  X = Conv2D({.filters = F2, .kernel = {f, f}, .strides = {1, 1}, .padding = Padding::Same,
+  X = Conv2D({.filters = F2,
+              .kernel = {f, f},
+              .strides = {1, 1},
+              .padding = Padding::Same,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2b"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2b"})(X);
   X = Activation("relu")(X);
 
   // Third component of main path
-  X = Conv2D({.filters = F3, .kernel = {1, 1}, .strides = {1, 1}, .padding = Padding::Valid,
+  X = Conv2D({.filters = F3,
+              .kernel = {1, 1},
+              .strides = {1, 1},
+              .padding = Padding::Valid,
               .kernel_initializer = Initializer::glorot_uniform(0),
               .name = conv_name_base + "2c"})(X);
   X = BatchNormalization({.axis = 3, .name = bn_name_base + "2c"})(X);
 
   // ##### SHORTCUT PATH #####
-  X_shortcut = Conv2D({.filters = F3, .kernel = {1, 1}, .strides = {s, s},
+  X_shortcut = Conv2D({.filters = F3,
+                       .kernel = {1, 1},
+                       .strides = {s, s},
                        .padding = Padding::Valid,
                        .kernel_initializer = Initializer::glorot_uniform(0),
                        .name = conv_name_base + "1"})(X_shortcut);
@@ -123,8 +144,11 @@ Model ResNet50(Shape input_shape = {64, 64, 3}, int64_t classes = 6) {
   SymTensor X = ZeroPadding2D({.padding = {3, 3, 3, 3}})(X_input);
 
   // Stage 1
-  X = Conv2D({.filters = 64, .kernel = {7, 7}, .strides = {2, 2},
-              .kernel_initializer = Initializer::glorot_uniform(0), .name = "conv1"})(X);
+  X = Conv2D({.filters = 64,
+              .kernel = {7, 7},
+              .strides = {2, 2},
+              .kernel_initializer = Initializer::glorot_uniform(0),
+              .name = "conv1"})(X);
   X = BatchNormalization({.axis = 3, .name = "bn_conv1"})(X);
   X = Activation("relu")(X);
   X = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 2}})(X);
@@ -156,7 +180,8 @@ Model ResNet50(Shape input_shape = {64, 64, 3}, int64_t classes = 6) {
 
   // Output layer
   X = Flatten()(X);
-  X = Dense({.units = classes, .activation = "softmax",
+  X = Dense({.units = classes,
+             .activation = "softmax",
              .kernel_initializer = Initializer::glorot_uniform(0),
              .name = "fc" + std::to_string(classes)})(X);
 
@@ -189,22 +214,31 @@ Args parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
-      std::printf("The deeplearning.ai ResNet-50 tutorial on SIGNS. Options: --epochs N (10), "
-                  "--batch-size N (32), --train-samples N, --test-samples N (0 = all), "
-                  "--data-dir DIR, --out-dir DIR (.), --seed S (0)\n");
+      std::printf(
+          "The deeplearning.ai ResNet-50 tutorial on SIGNS. Options: --epochs N (10), "
+          "--batch-size N (32), --train-samples N, --test-samples N (0 = all), "
+          "--data-dir DIR, --out-dir DIR (.), --seed S (0)\n");
       std::exit(0);
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     try {
-      if (flag == "--epochs") a.epochs = std::stoi(value);
-      else if (flag == "--batch-size") a.batch_size = std::stoll(value);
-      else if (flag == "--train-samples") a.train_samples = std::stoll(value);
-      else if (flag == "--test-samples") a.test_samples = std::stoll(value);
-      else if (flag == "--data-dir") a.data_dir = value;
-      else if (flag == "--out-dir") a.out_dir = value;
-      else if (flag == "--seed") a.seed = std::stoull(value);
-      else usage("unknown option " + flag);
+      if (flag == "--epochs")
+        a.epochs = std::stoi(value);
+      else if (flag == "--batch-size")
+        a.batch_size = std::stoll(value);
+      else if (flag == "--train-samples")
+        a.train_samples = std::stoll(value);
+      else if (flag == "--test-samples")
+        a.test_samples = std::stoll(value);
+      else if (flag == "--data-dir")
+        a.data_dir = value;
+      else if (flag == "--out-dir")
+        a.out_dir = value;
+      else if (flag == "--seed")
+        a.seed = std::stoull(value);
+      else
+        usage("unknown option " + flag);
     } catch (const std::logic_error&) {
       usage(flag + ": not a number: " + value);
     }
@@ -231,9 +265,10 @@ int main(int argc, char** argv) {
   const std::filesystem::path data_dir = args.data_dir;
   if (!std::filesystem::exists(data_dir / "train_signs.h5") ||
       !std::filesystem::exists(data_dir / "test_signs.h5")) {
-    std::printf("skipped: the SIGNS data (train_signs.h5, test_signs.h5) is not in '%s'; set "
-                "RESNET_SIGNS_DIR or pass --data-dir\n",
-                args.data_dir.c_str());
+    std::printf(
+        "skipped: the SIGNS data (train_signs.h5, test_signs.h5) is not in '%s'; set "
+        "RESNET_SIGNS_DIR or pass --data-dir\n",
+        args.data_dir.c_str());
     return 77;
   }
   try {
@@ -243,14 +278,14 @@ int main(int argc, char** argv) {
     Model model = ResNet50({64, 64, 3}, 6);
 
     // model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
-    model.compile({.optimizer = Adam(), .loss = "categorical_crossentropy",
-                   .metrics = {"accuracy"}});
+    model.compile(
+        {.optimizer = Adam(), .loss = "categorical_crossentropy", .metrics = {"accuracy"}});
 
     // X_train_orig, Y_train_orig, X_test_orig, Y_test_orig, classes = load_dataset()
-    const Dataset train_orig = first(load_h5_dataset((data_dir / "train_signs.h5").string()),
-                                     args.train_samples);
-    const Dataset test_orig = first(load_h5_dataset((data_dir / "test_signs.h5").string()),
-                                    args.test_samples);
+    const Dataset train_orig =
+        first(load_h5_dataset((data_dir / "train_signs.h5").string()), args.train_samples);
+    const Dataset test_orig =
+        first(load_h5_dataset((data_dir / "test_signs.h5").string()), args.test_samples);
 
     // Normalize image vectors
     const Tensor X_train = normalize(train_orig.x);
@@ -267,8 +302,8 @@ int main(int argc, char** argv) {
               << "Y_test shape: " << Y_test.shape().str() << "\n";
 
     // model.fit(X_train, Y_train, epochs = 10, batch_size = 32)
-    model.fit(X_train, Y_train, {.epochs = args.epochs, .batch_size = args.batch_size,
-                                 .seed = args.seed});
+    model.fit(X_train, Y_train,
+              {.epochs = args.epochs, .batch_size = args.batch_size, .seed = args.seed});
 
     // preds = model.evaluate(X_test, Y_test)
     Logs preds = model.evaluate(X_test, Y_test);

@@ -76,24 +76,34 @@ Args parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
-      std::printf("Transfer learning with a frozen ResNet-50 backbone on Fashion-MNIST. Options: "
-                  "--weights FILE.h5, --epochs N (5), --fine-tune-epochs N (0), --batch-size N "
-                  "(32), --train-samples N (2000), --test-samples N (500; 0 = all), "
-                  "--data-dir DIR, --out FILE.h5\n");
+      std::printf(
+          "Transfer learning with a frozen ResNet-50 backbone on Fashion-MNIST. Options: "
+          "--weights FILE.h5, --epochs N (5), --fine-tune-epochs N (0), --batch-size N "
+          "(32), --train-samples N (2000), --test-samples N (500; 0 = all), "
+          "--data-dir DIR, --out FILE.h5\n");
       std::exit(0);
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     try {
-      if (flag == "--weights") a.weights = value;
-      else if (flag == "--epochs") a.epochs = std::stoi(value);
-      else if (flag == "--fine-tune-epochs") a.fine_tune_epochs = std::stoi(value);
-      else if (flag == "--batch-size") a.batch_size = std::stoll(value);
-      else if (flag == "--train-samples") a.train_samples = std::stoll(value);
-      else if (flag == "--test-samples") a.test_samples = std::stoll(value);
-      else if (flag == "--data-dir") a.data_dir = value;
-      else if (flag == "--out") a.out = value;
-      else usage("unknown option " + flag);
+      if (flag == "--weights")
+        a.weights = value;
+      else if (flag == "--epochs")
+        a.epochs = std::stoi(value);
+      else if (flag == "--fine-tune-epochs")
+        a.fine_tune_epochs = std::stoi(value);
+      else if (flag == "--batch-size")
+        a.batch_size = std::stoll(value);
+      else if (flag == "--train-samples")
+        a.train_samples = std::stoll(value);
+      else if (flag == "--test-samples")
+        a.test_samples = std::stoll(value);
+      else if (flag == "--data-dir")
+        a.data_dir = value;
+      else if (flag == "--out")
+        a.out = value;
+      else
+        usage("unknown option " + flag);
     } catch (const std::logic_error&) {
       usage(flag + ": not a number: " + value);
     }
@@ -139,8 +149,8 @@ int main(int argc, char** argv) {
     // The new head.
     x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
     x = Dropout({.rate = 0.7, .name = "top_dropout"})(x);
-    SymTensor outputs = Dense({.units = train.num_classes, .activation = "softmax",
-                               .name = "predictions"})(x);
+    SymTensor outputs =
+        Dense({.units = train.num_classes, .activation = "softmax", .name = "predictions"})(x);
     Model model(inputs, outputs, "resnet50_transfer");
 
     if (!args.weights.empty()) {
@@ -163,8 +173,8 @@ int main(int argc, char** argv) {
     FitOptions fit{.epochs = args.epochs,
                    .batch_size = args.batch_size,
                    .validation_split = 0.2,
-                   .callbacks = {EarlyStopping({.monitor = "val_accuracy", .patience = 2,
-                                                .restore_best_weights = true})},
+                   .callbacks = {EarlyStopping(
+                       {.monitor = "val_accuracy", .patience = 2, .restore_best_weights = true})},
                    .preprocess = preprocess,
                    // RandomFlip('horizontal'), RandomRotation, RandomZoom
                    .augment = {.rotation_range = 10, .zoom_range = 0.1, .horizontal_flip = true},

@@ -15,8 +15,8 @@ namespace resnet_fuzz {
 // A per-process temporary folder, removed at exit.
 inline const std::filesystem::path& work_dir() {
   struct Dir {
-    std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                 ("resnet_fuzz_" + std::to_string(::getpid()));
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("resnet_fuzz_" + std::to_string(::getpid()));
     Dir() {
       std::filesystem::create_directories(path);
       // A file that hangs libhdf5 costs the pre-flight's time limit per loader call: keep it

@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const resnet::Error&) {
   }
   try {
-    (void)resnet::load_h5_dataset(path.string(), {.x = "train_set_x", .y = "train_set_y",
-                                                  .classes = "list_classes"});
+    (void)resnet::load_h5_dataset(
+        path.string(), {.x = "train_set_x", .y = "train_set_y", .classes = "list_classes"});
   } catch (const resnet::Error&) {
   }
   return 0;

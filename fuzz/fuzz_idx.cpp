@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   try {
-    const resnet::Dataset d =
-        resnet::load_idx((dir / "images-idx3-ubyte").string(), (dir / "labels-idx1-ubyte").string());
+    const resnet::Dataset d = resnet::load_idx((dir / "images-idx3-ubyte").string(),
+                                               (dir / "labels-idx1-ubyte").string());
     (void)d.size();
   } catch (const resnet::Error&) {
   }

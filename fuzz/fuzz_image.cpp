@@ -1,7 +1,8 @@
 // Fuzz target: the image decoder of load_image and load_image_folder (stb_image: PNG, JPEG, BMP,
-// GIF, ...), at the file's size and resized to a size (1..64 each way) drawn from its first bytes. The file is named .png, but stb_image
-// detects the format from the content. Any input must load or throw resnet::Error. Seeds:
-// fuzz_make_seed_corpus DIR writes DIR/image/; past findings: fuzz/regressions/image/.
+// GIF, ...), at the file's size and resized to a size (1..64 each way) drawn from its first bytes.
+// The file is named .png, but stb_image detects the format from the content. Any input must load or
+// throw resnet::Error. Seeds: fuzz_make_seed_corpus DIR writes DIR/image/; past findings:
+// fuzz/regressions/image/.
 #include <cstdint>
 #include <filesystem>
 

@@ -105,7 +105,8 @@ std::string gzip(const std::string& data, const fs::path& tmp) {
 }
 
 void write(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // fuzz_idx.cpp's framing: u32 little-endian length of the images file, images, labels.
@@ -141,7 +142,8 @@ void image(const fs::path& dir) {
   fs::create_directories(dir);
   const int w = 6, h = 4;
   std::vector<unsigned char> rgb(w * h * 3), gray(w * h);
-  for (int i = 0; i < w * h * 3; ++i) rgb[static_cast<size_t>(i)] = static_cast<unsigned char>(i * 9);
+  for (int i = 0; i < w * h * 3; ++i)
+    rgb[static_cast<size_t>(i)] = static_cast<unsigned char>(i * 9);
   for (int i = 0; i < w * h; ++i) gray[static_cast<size_t>(i)] = static_cast<unsigned char>(i * 13);
   stbi_write_png((dir / "rgb.png").c_str(), w, h, 3, rgb.data(), w * 3);
   stbi_write_png((dir / "gray.png").c_str(), w, h, 1, gray.data(), w);

@@ -4,9 +4,11 @@
 // On a crash (signal) the current input is written to crash-<pid>-<signal> in the working
 // folder; an input running longer than -timeout seconds (default 20) counts as a crash (SIGALRM).
 //   fuzz_keras_h5 [-max_total_time=S] [-runs=N] [-seed=N] [-timeout=S] CORPUS_DIR_OR_FILE...
-#include <csignal>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -16,7 +18,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -103,7 +104,8 @@ int main(int argc, char** argv) {
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  while ((max_runs < 0 || runs < max_runs) && (max_time <= 0 ? max_runs >= 0 : elapsed() < max_time)) {
+  while ((max_runs < 0 || runs < max_runs) &&
+         (max_time <= 0 ? max_runs >= 0 : elapsed() < max_time)) {
     std::vector<uint8_t> x = corpus[rng() % corpus.size()];
     const int edits = 1 + static_cast<int>(rng() % 4);
     for (int e = 0; e < edits; ++e) {
@@ -146,7 +148,8 @@ int main(int argc, char** argv) {
           const auto& other = corpus[rng() % corpus.size()];
           if (n && !other.empty()) {
             const size_t from = rng() % other.size(), to = rng() % n;
-            const size_t len = std::min<size_t>({other.size() - from, n - to, 1 + static_cast<size_t>(rng() % 256)});
+            const size_t len = std::min<size_t>(
+                {other.size() - from, n - to, 1 + static_cast<size_t>(rng() % 256)});
             std::memcpy(x.data() + to, other.data() + from, len);
           }
           break;

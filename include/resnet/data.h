@@ -17,8 +17,8 @@
 namespace resnet {
 
 struct Dataset {
-  Tensor x;  // (N, H, W, C), uint8 or float32
-  Tensor y;  // (N,) int64 class indices
+  Tensor x;                              // (N, H, W, C), uint8 or float32
+  Tensor y;                              // (N,) int64 class indices
   std::vector<std::string> class_names;  // may be empty
   int64_t num_classes = 0;
   std::string source;  // file or folder it came from, for messages

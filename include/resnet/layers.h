@@ -48,7 +48,14 @@ std::string unique_layer_name(const std::string& prefix);
 // Parameter initializers (Keras names and semantics). fan_in/fan_out include the receptive field.
 struct Initializer {
   enum class Kind {
-    GlorotUniform, GlorotNormal, HeUniform, HeNormal, RandomUniform, RandomNormal, Zeros, Ones,
+    GlorotUniform,
+    GlorotNormal,
+    HeUniform,
+    HeNormal,
+    RandomUniform,
+    RandomNormal,
+    Zeros,
+    Ones,
     Constant
   };
   Kind kind = Kind::GlorotUniform;

@@ -142,11 +142,11 @@ class Model {
   };
   std::string name_;
   std::vector<std::shared_ptr<Layer>> layers_;
-  std::vector<Step> steps_;          // parallel to layers_
-  std::vector<Shape> shapes_;        // per-sample output shape per step
+  std::vector<Step> steps_;    // parallel to layers_
+  std::vector<Shape> shapes_;  // per-sample output shape per step
   std::vector<int> input_steps_;
   std::vector<int> output_steps_;
-  std::vector<bool> needs_grad_;     // whether a step's output gradient is needed in backward
+  std::vector<bool> needs_grad_;  // whether a step's output gradient is needed in backward
   bool has_forward_ = false;
   int64_t peak_live_ = 0;
   std::unique_ptr<TrainState> train_;

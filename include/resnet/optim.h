@@ -123,8 +123,8 @@ std::shared_ptr<Optimizer> SGD(SGDOptions o = {});
 std::shared_ptr<Optimizer> Adam(AdamOptions o = {});
 // Adam with decoupled weight decay: w -= lr * weight_decay * w before the Adam step
 // (o.common.weight_decay, Keras default 0.004).
-std::shared_ptr<Optimizer> AdamW(AdamOptions o = {.common = {.learning_rate = 0.001,
-                                                             .weight_decay = 0.004}});
+std::shared_ptr<Optimizer> AdamW(AdamOptions o = {
+                                     .common = {.learning_rate = 0.001, .weight_decay = 0.004}});
 std::shared_ptr<Optimizer> RMSprop(RMSpropOptions o = {});
 // "sgd", "adam", "adamw", "rmsprop" with Keras defaults and the given rate (<= 0: default).
 std::shared_ptr<Optimizer> make_optimizer(const std::string& name, double learning_rate = 0);

@@ -15,7 +15,8 @@ class Shape {
   explicit Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {}
 
   int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
-  // Dimension i; negative i counts from the end (-1 is the last). Throws ShapeError when out of range.
+  // Dimension i; negative i counts from the end (-1 is the last). Throws ShapeError when out of
+  // range.
   int64_t operator[](int64_t i) const;
   int64_t& operator[](int64_t i);
   // Product of all dimensions (1 for a scalar shape).

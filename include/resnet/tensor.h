@@ -29,15 +29,25 @@ size_t dtype_size(DType t);
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::F32; }
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::F64; }
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
 template <>
-constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+constexpr DType dtype_of<uint8_t>() {
+  return DType::U8;
+}
 template <>
-constexpr DType dtype_of<int32_t>() { return DType::I32; }
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
 template <>
-constexpr DType dtype_of<int64_t>() { return DType::I64; }
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
 
 namespace detail {
 // Backend-specific description of a non-plain memory layout. Defined by the oneDNN backend only.
@@ -64,7 +74,9 @@ class Tensor {
   // A zero-filled tensor.
   explicit Tensor(Shape shape, DType dtype = DType::F32);
 
-  static Tensor zeros(Shape shape, DType dtype = DType::F32) { return Tensor(std::move(shape), dtype); }
+  static Tensor zeros(Shape shape, DType dtype = DType::F32) {
+    return Tensor(std::move(shape), dtype);
+  }
   // Uninitialized storage: for outputs that an op overwrites completely.
   static Tensor empty(Shape shape, DType dtype = DType::F32);
   static Tensor full(Shape shape, float value);
@@ -92,9 +104,13 @@ class Tensor {
   float* f32() { return data<float>(); }
   const float* f32() const { return data<float>(); }
   template <class T>
-  std::span<T> span() { return {data<T>(), static_cast<size_t>(numel())}; }
+  std::span<T> span() {
+    return {data<T>(), static_cast<size_t>(numel())};
+  }
   template <class T>
-  std::span<const T> span() const { return {data<T>(), static_cast<size_t>(numel())}; }
+  std::span<const T> span() const {
+    return {data<T>(), static_cast<size_t>(numel())};
+  }
   // Raw storage pointer regardless of layout (for backends).
   void* raw() const;
 

@@ -26,7 +26,7 @@ struct CompileOptions {
 using Logs = std::map<std::string, double>;
 
 struct History {
-  std::vector<int> epochs;                           // 0-based epoch numbers that ran
+  std::vector<int> epochs;                            // 0-based epoch numbers that ran
   std::map<std::string, std::vector<double>> values;  // per key, one value per epoch
   // CSV with a header "epoch,<keys...>", one row per epoch (as keras CSVLogger).
   std::string to_csv() const;
@@ -37,9 +37,9 @@ struct TrainContext {
   Model* model = nullptr;
   Optimizer* optimizer = nullptr;
   bool stop_training = false;
-  int epochs = 0;                 // total epochs of this fit
+  int epochs = 0;  // total epochs of this fit
   int64_t steps_per_epoch = 0;
-  std::ostream* out = nullptr;    // where callbacks print their messages
+  std::ostream* out = nullptr;  // where callbacks print their messages
   // False on every rank but 0 of a data-parallel fit (include/resnet/dist.h): callbacks that
   // write files (ModelCheckpoint, CSVLogger) then skip the write; messages go nowhere.
   bool write_files = true;

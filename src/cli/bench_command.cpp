@@ -311,7 +311,7 @@ void run_bench(const BenchOptions& o) {
   j["fused_inference"] = !o.no_fuse;
   j["recompute"] = model.recompute_mode() == Model::Recompute::Off    ? "off"
                    : model.recompute_mode() == Model::Recompute::Full ? "full"
-                                                                       : "pointwise";
+                                                                      : "pointwise";
   j["img_per_s"] = img_s;
   j["ms_per_step"] = med * 1e3;
   j["ms_per_step_mean"] = mean * 1e3;
@@ -378,9 +378,11 @@ void run_bench(const BenchOptions& o) {
       peak.flags_gflops);
   fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step)\n", hwm_kib / 1024.0,
              rss_before_kib / 1024.0);
-  fmt::print("  tensors: {:.1f} MB before the first step, {:.1f} MB at most during the steps "
-             "({:.1f} MB mapped)\n",
-             mem_before.live_bytes / 1048576.0, mem.peak_live_bytes / 1048576.0, mem.mapped_bytes / 1048576.0);
+  fmt::print(
+      "  tensors: {:.1f} MB before the first step, {:.1f} MB at most during the steps "
+      "({:.1f} MB mapped)\n",
+      mem_before.live_bytes / 1048576.0, mem.peak_live_bytes / 1048576.0,
+      mem.mapped_bytes / 1048576.0);
   if (!o.profile) return;
 
   const double step_ms_total = std::accumulate(times.begin(), times.end(), 0.0) * 1e3 / o.steps;

@@ -26,8 +26,9 @@ void add_finetune_command(CLI::App& app) {
       [=]() -> ModelBuilder {
         CLI::App* c = *self;
         if (c->get_option("--model")->count() == 0) {
-          throw ConfigError("finetune: give --model, the zoo model of the --base weights "
-                            "(e.g. resnet50 for keras.applications ResNet50 *_notop.h5)");
+          throw ConfigError(
+              "finetune: give --model, the zoo model of the --base weights "
+              "(e.g. resnet50 for keras.applications ResNet50 *_notop.h5)");
         }
         const std::string out = c->get_option("--out")->as<std::string>();
         if (!out.empty() && std::filesystem::path(out).extension() != ".h5") {
@@ -45,8 +46,7 @@ void add_finetune_command(CLI::App& app) {
                                     .dropout = *dropout});
           fmt::print("base {} from {}: {} of {} parameters trainable{}\n", name, *base,
                      m.count_trainable_params(), m.count_params(),
-                     freeze->empty() ? std::string()
-                                     : fmt::format(" (frozen up to {})", *freeze));
+                     freeze->empty() ? std::string() : fmt::format(" (frozen up to {})", *freeze));
           return m;
         };
       });

@@ -1,8 +1,8 @@
 // The `resnet` command-line tool. Only this file turns errors into messages and exit codes:
 // 0 success, 1 failure, 2 usage error.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/commands.h"

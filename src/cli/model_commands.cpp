@@ -28,8 +28,8 @@ Shape parse_shape(const std::string& text) {
       if (used != part.size() || v <= 0) throw std::invalid_argument(part);
       dims.push_back(v);
     } catch (const std::exception&) {
-      throw ConfigError(fmt::format("--input-shape '{}': expected H,W,C with positive integers",
-                                    text));
+      throw ConfigError(
+          fmt::format("--input-shape '{}': expected H,W,C with positive integers", text));
     }
   }
   if (dims.size() != 3) {

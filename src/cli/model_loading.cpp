@@ -23,8 +23,8 @@ bool is_h5(const std::string& path) {
 Shape image_input(const Model& m, const std::string& path) {
   const Shape input = m.input_shapes()[0];
   if (input.rank() != 3) {
-    throw IoError(fmt::format("{}: the model input {} is not an image (H, W, C)", path,
-                              input.keras_str()));
+    throw IoError(
+        fmt::format("{}: the model input {} is not an image (H, W, C)", path, input.keras_str()));
   }
   return input;
 }
@@ -33,9 +33,10 @@ Shape image_input(const Model& m, const std::string& path) {
 // rebuilt from the zoo and loaded.
 LoadedModel rebuild_from_zoo(const std::string& path, std::map<std::string, std::string> attrs) {
   if (!attrs.count("zoo_model") || !attrs.count("input_shape") || !attrs.count("classes")) {
-    throw IoError(fmt::format("{}: no model description (zoo_model, input_shape, classes); "
-                              "only files written by `resnet train --out` can be rebuilt",
-                              path));
+    throw IoError(
+        fmt::format("{}: no model description (zoo_model, input_shape, classes); "
+                    "only files written by `resnet train --out` can be rebuilt",
+                    path));
   }
   reset_name_counters();
   const Shape input = parse_shape(attrs["input_shape"]);

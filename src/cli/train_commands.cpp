@@ -5,9 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
@@ -55,18 +54,29 @@ AugmentOptions parse_augment(const std::string& spec) {
         throw ConfigError(fmt::format("--augment: '{}' needs a number, e.g. {}=0.1", key, key));
       }
     };
-    if (key == "flip" || key == "hflip") a.horizontal_flip = true;
-    else if (key == "vflip") a.vertical_flip = true;
-    else if (key == "shift") a.width_shift_range = a.height_shift_range = number();
-    else if (key == "rotation") a.rotation_range = number();
-    else if (key == "zoom") a.zoom_range = number();
-    else if (key == "crop") a.random_crop_padding = static_cast<int64_t>(number());
+    if (key == "flip" || key == "hflip")
+      a.horizontal_flip = true;
+    else if (key == "vflip")
+      a.vertical_flip = true;
+    else if (key == "shift")
+      a.width_shift_range = a.height_shift_range = number();
+    else if (key == "rotation")
+      a.rotation_range = number();
+    else if (key == "zoom")
+      a.zoom_range = number();
+    else if (key == "crop")
+      a.random_crop_padding = static_cast<int64_t>(number());
     else if (key == "fill") {
-      if (val == "nearest") a.fill_mode = FillMode::Nearest;
-      else if (val == "constant") a.fill_mode = FillMode::Constant;
-      else if (val == "reflect") a.fill_mode = FillMode::Reflect;
-      else if (val == "wrap") a.fill_mode = FillMode::Wrap;
-      else throw ConfigError(fmt::format("--augment: unknown fill mode '{}'", val));
+      if (val == "nearest")
+        a.fill_mode = FillMode::Nearest;
+      else if (val == "constant")
+        a.fill_mode = FillMode::Constant;
+      else if (val == "reflect")
+        a.fill_mode = FillMode::Reflect;
+      else if (val == "wrap")
+        a.fill_mode = FillMode::Wrap;
+      else
+        throw ConfigError(fmt::format("--augment: unknown fill mode '{}'", val));
     } else {
       throw ConfigError(fmt::format(
           "--augment: unknown item '{}' (flip, vflip, shift=F, rotation=DEG, zoom=F, crop=PX, "
@@ -78,11 +88,11 @@ AugmentOptions parse_augment(const std::string& spec) {
 }
 
 struct DataChoice {
-  std::string file;        // SIGNS-style .h5
-  std::string dataset;     // fashion-mnist, mnist, cifar10
-  std::string data_dir;    // folder of a named dataset
+  std::string file;      // SIGNS-style .h5
+  std::string dataset;   // fashion-mnist, mnist, cifar10
+  std::string data_dir;  // folder of a named dataset
   std::string image_folder;
-  int64_t limit = 0;       // first N samples only
+  int64_t limit = 0;  // first N samples only
 };
 
 Dataset limit(Dataset d, int64_t n) {
@@ -101,7 +111,8 @@ Dataset load_data(const DataChoice& c, bool test, const Shape& image_shape) {
   if (c.dataset == "mnist") {
     const std::string dir = c.data_dir.empty() ? "/usr/share/datasets/mnist" : c.data_dir;
     const std::string p = test ? "t10k" : "train";
-    return load_idx(dir + "/" + p + "-images-idx3-ubyte.gz", dir + "/" + p + "-labels-idx1-ubyte.gz");
+    return load_idx(dir + "/" + p + "-images-idx3-ubyte.gz",
+                    dir + "/" + p + "-labels-idx1-ubyte.gz");
   }
   if (c.dataset == "cifar10") {
     if (c.data_dir.empty()) throw ConfigError("--dataset cifar10 needs --data-dir");
@@ -109,7 +120,8 @@ Dataset load_data(const DataChoice& c, bool test, const Shape& image_shape) {
     if (test) {
       files = {c.data_dir + "/test_batch.bin"};
     } else {
-      for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", c.data_dir, i));
+      for (int i = 1; i <= 5; ++i)
+        files.push_back(fmt::format("{}/data_batch_{}.bin", c.data_dir, i));
     }
     return load_cifar10_bin(files);
   }
@@ -119,8 +131,8 @@ Dataset load_data(const DataChoice& c, bool test, const Shape& image_shape) {
 std::shared_ptr<Optimizer> build_optimizer(const std::string& name, double lr, double momentum,
                                            double weight_decay,
                                            std::shared_ptr<LearningRateSchedule> schedule) {
-  OptimizerCommon common{.learning_rate = lr, .schedule = std::move(schedule),
-                         .weight_decay = weight_decay};
+  OptimizerCommon common{
+      .learning_rate = lr, .schedule = std::move(schedule), .weight_decay = weight_decay};
   if (name == "sgd") return SGD({.common = common, .momentum = momentum});
   if (name == "adam") return Adam({.common = common});
   if (name == "adamw") return AdamW({.common = common});
@@ -192,19 +204,20 @@ void run_train(const TrainOptions& o) {
   const int64_t total_steps = steps_per_epoch * o.epochs;
   if (o.schedule == "cosine") {
     schedule = cosine_decay(o.warmup_steps > 0 ? o.lr * 0.1 : o.lr,
-                            std::max<int64_t>(1, total_steps - o.warmup_steps), 0.0,
-                            o.warmup_steps, o.warmup_steps > 0 ? o.lr : -1.0);
+                            std::max<int64_t>(1, total_steps - o.warmup_steps), 0.0, o.warmup_steps,
+                            o.warmup_steps > 0 ? o.lr : -1.0);
   } else if (o.schedule == "step") {
     schedule = step_decay(o.lr, 0.1, std::max<int64_t>(1, total_steps / 3));
   } else if (o.schedule == "exponential") {
     schedule = exponential_decay(o.lr, steps_per_epoch, 0.9);
   } else if (o.schedule != "constant") {
-    throw ConfigError(fmt::format("unknown schedule '{}' (constant, cosine, step, exponential)",
-                                  o.schedule));
+    throw ConfigError(
+        fmt::format("unknown schedule '{}' (constant, cosine, step, exponential)", o.schedule));
   }
-  model.compile({.optimizer = build_optimizer(o.optimizer, o.lr, o.momentum, o.weight_decay, schedule),
-                 .loss = "sparse_categorical_crossentropy",
-                 .metrics = {"accuracy"}});
+  model.compile(
+      {.optimizer = build_optimizer(o.optimizer, o.lr, o.momentum, o.weight_decay, schedule),
+       .loss = "sparse_categorical_crossentropy",
+       .metrics = {"accuracy"}});
   int initial_epoch = 0;
   if (!o.resume.empty()) {
     auto attrs = load_weights(model, o.resume);
@@ -237,11 +250,10 @@ void run_train(const TrainOptions& o) {
     fit.validation_data = &val_data;
   }
   if (o.patience > 0) {
-    fit.callbacks.push_back(EarlyStopping({.monitor = fit.validation_data || o.validation_split > 0
-                                                          ? "val_loss"
-                                                          : "loss",
-                                           .patience = o.patience,
-                                           .restore_best_weights = true}));
+    fit.callbacks.push_back(EarlyStopping(
+        {.monitor = fit.validation_data || o.validation_split > 0 ? "val_loss" : "loss",
+         .patience = o.patience,
+         .restore_best_weights = true}));
   }
   History h = model.fit(train, fit);
   // Data-parallel run: every rank holds the same model now; rank 0 alone evaluates and writes.
@@ -258,7 +270,8 @@ void run_train(const TrainOptions& o) {
     Logs r = model.evaluate(test, {.batch_size = 256, .verbose = 0, .preprocess = fit.preprocess});
     fmt::print("Test loss: {:.4f}\nTest accuracy: {:.4f}\n", r["loss"], r["accuracy"]);
   } else if (fit.validation_data != nullptr) {
-    Logs r = model.evaluate(val_data, {.batch_size = 256, .verbose = 0, .preprocess = fit.preprocess});
+    Logs r =
+        model.evaluate(val_data, {.batch_size = 256, .verbose = 0, .preprocess = fit.preprocess});
     fmt::print("Test loss: {:.4f}\nTest accuracy: {:.4f}\n", r["loss"], r["accuracy"]);
   }
   if (!o.out.empty()) {
@@ -356,8 +369,9 @@ void add_train_commands(CLI::App& app) {
     cmd->add_option("--data-dir", data->data_dir, "folder of the named dataset");
     cmd->add_option("--batch-size", *batch, "batch size")->check(CLI::PositiveNumber);
     auto json = std::make_shared<bool>(false);
-    cmd->add_flag("--json", *json,
-                  "print one JSON object (model, data, samples, loss, metrics) and no progress bar");
+    cmd->add_flag(
+        "--json", *json,
+        "print one JSON object (model, data, samples, loss, metrics) and no progress bar");
     cmd->callback([=] {
       LoadedModel lm = load_saved(*model, *pre);
       if (data->file.empty() && data->dataset.empty()) {
@@ -365,9 +379,9 @@ void add_train_commands(CLI::App& app) {
       }
       Dataset d = load_data(*data, true, lm.input);
       lm.model.compile({.loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"}});
-      Logs r = lm.model.evaluate(
-          d, {.batch_size = *batch, .verbose = *json ? 0 : 1,
-              .preprocess = Preprocess::from_name(lm.attrs["preprocess"])});
+      Logs r = lm.model.evaluate(d, {.batch_size = *batch,
+                                     .verbose = *json ? 0 : 1,
+                                     .preprocess = Preprocess::from_name(lm.attrs["preprocess"])});
       if (*json) {
         nlohmann::ordered_json j = {{"model", *model}, {"data", d.source}, {"samples", d.size()}};
         for (const auto& [k, v] : r) j[k] = v;
@@ -396,7 +410,8 @@ void add_train_commands(CLI::App& app) {
       LoadedModel lm = load_saved(*model, *pre);
       const std::vector<std::string> names = split(lm.attrs["class_names"], '\n');
       const Preprocess pre = Preprocess::from_name(lm.attrs["preprocess"]);
-      nlohmann::ordered_json out = {{"model", *model}, {"predictions", nlohmann::ordered_json::array()}};
+      nlohmann::ordered_json out = {{"model", *model},
+                                    {"predictions", nlohmann::ordered_json::array()}};
       for (const std::string& path : *images) {
         Tensor img = load_image(path, lm.input[0], lm.input[1], lm.input[2]).to_f32();
         pre.apply(img);
@@ -404,14 +419,16 @@ void add_train_commands(CLI::App& app) {
         const int64_t c = p.shape()[1];
         std::vector<int64_t> idx(c);
         for (int64_t i = 0; i < c; ++i) idx[i] = i;
-        std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return p.f32()[a] > p.f32()[b]; });
+        std::sort(idx.begin(), idx.end(),
+                  [&](int64_t a, int64_t b) { return p.f32()[a] > p.f32()[b]; });
         if (*json) {
           nlohmann::ordered_json top_k = nlohmann::ordered_json::array();
           for (int k = 0; k < std::min<int64_t>(*top, c); ++k) {
             const int64_t i = idx[k];
-            top_k.push_back({{"class", i},
-                             {"label", i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i)},
-                             {"probability", p.f32()[i]}});
+            top_k.push_back(
+                {{"class", i},
+                 {"label", i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i)},
+                 {"probability", p.f32()[i]}});
           }
           out["predictions"].push_back({{"image", path}, {"top_k", top_k}});
           continue;
@@ -419,7 +436,8 @@ void add_train_commands(CLI::App& app) {
         fmt::print("{}:\n", path);
         for (int k = 0; k < std::min<int64_t>(*top, c); ++k) {
           const int64_t i = idx[k];
-          const std::string label = i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i);
+          const std::string label =
+              i < static_cast<int64_t>(names.size()) ? names[i] : std::to_string(i);
           fmt::print("  {:>2}. {:<20} {:.4f}\n", k + 1, label, p.f32()[i]);
         }
       }

@@ -137,8 +137,7 @@ class Arena {
                               (size + kHugePage) >> 20));
     }
     char* base = static_cast<char*>(raw);
-    char* aligned = reinterpret_cast<char*>(
-        round_up(reinterpret_cast<uintptr_t>(base), kHugePage));
+    char* aligned = reinterpret_cast<char*>(round_up(reinterpret_cast<uintptr_t>(base), kHugePage));
     const size_t head = static_cast<size_t>(aligned - base);
     if (head > 0) ::munmap(base, head);
     if (kHugePage - head > 0) ::munmap(aligned + size, kHugePage - head);
@@ -160,10 +159,10 @@ class Arena {
   }
 
   std::mutex mu_;
-  std::map<char*, size_t> segments_;            // base -> size
-  std::map<char*, size_t> free_by_addr_;        // free blocks by address (coalescing)
+  std::map<char*, size_t> segments_;                 // base -> size
+  std::map<char*, size_t> free_by_addr_;             // free blocks by address (coalescing)
   std::set<std::pair<size_t, char*>> free_by_size_;  // the same blocks by size (best fit)
-  std::unordered_map<char*, size_t> used_;      // allocated arena blocks -> size
+  std::unordered_map<char*, size_t> used_;           // allocated arena blocks -> size
   size_t live_ = 0, peak_ = 0, mapped_ = 0;
 };
 

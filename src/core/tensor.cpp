@@ -25,22 +25,32 @@ void check_shape(const Shape& shape) {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "float32";
-    case DType::F64: return "float64";
-    case DType::U8: return "uint8";
-    case DType::I32: return "int32";
-    case DType::I64: return "int64";
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    case DType::U8:
+      return "uint8";
+    case DType::I32:
+      return "int32";
+    case DType::I64:
+      return "int64";
   }
   return "?";
 }
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::F64: return 8;
-    case DType::U8: return 1;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
+    case DType::F32:
+      return 4;
+    case DType::F64:
+      return 8;
+    case DType::U8:
+      return 1;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
   }
   return 0;
 }
@@ -48,9 +58,7 @@ size_t dtype_size(DType t) {
 void release_cached_memory() { detail::release_free_segments(); }
 
 namespace detail {
-Storage::Storage(size_t n) : bytes(n), id(next_storage_id.fetch_add(1)) {
-  ptr = allocate_block(n);
-}
+Storage::Storage(size_t n) : bytes(n), id(next_storage_id.fetch_add(1)) { ptr = allocate_block(n); }
 Storage::~Storage() { release_block(ptr, bytes); }
 }  // namespace detail
 
@@ -77,8 +85,8 @@ Tensor Tensor::full(Shape shape, float value) {
 
 Tensor Tensor::from_vector(Shape shape, const std::vector<float>& values) {
   if (static_cast<int64_t>(values.size()) != shape.numel()) {
-    throw ShapeError(fmt::format("{} values do not fill a tensor of shape {}", values.size(),
-                                 shape.str()));
+    throw ShapeError(
+        fmt::format("{} values do not fill a tensor of shape {}", values.size(), shape.str()));
   }
   Tensor t = empty(std::move(shape));
   std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
@@ -112,8 +120,8 @@ const T* Tensor::data() const {
     throw Error(fmt::format("tensor {} accessed as {}", str(), dtype_name(dtype_of<T>())));
   }
   if (!is_plain()) {
-    throw Error(fmt::format("tensor {} is in a backend layout; convert it with ops::plain()",
-                            str()));
+    throw Error(
+        fmt::format("tensor {} is in a backend layout; convert it with ops::plain()", str()));
   }
   return static_cast<const T*>(storage_->ptr);
 }
@@ -162,11 +170,21 @@ void Tensor::copy_from(const Tensor& src) {
 
 void Tensor::fill(float value) {
   switch (dtype_) {
-    case DType::F32: for (float& v : span<float>()) v = value; break;
-    case DType::F64: for (double& v : span<double>()) v = value; break;
-    case DType::U8: for (uint8_t& v : span<uint8_t>()) v = static_cast<uint8_t>(value); break;
-    case DType::I32: for (int32_t& v : span<int32_t>()) v = static_cast<int32_t>(value); break;
-    case DType::I64: for (int64_t& v : span<int64_t>()) v = static_cast<int64_t>(value); break;
+    case DType::F32:
+      for (float& v : span<float>()) v = value;
+      break;
+    case DType::F64:
+      for (double& v : span<double>()) v = value;
+      break;
+    case DType::U8:
+      for (uint8_t& v : span<uint8_t>()) v = static_cast<uint8_t>(value);
+      break;
+    case DType::I32:
+      for (int32_t& v : span<int32_t>()) v = static_cast<int32_t>(value);
+      break;
+    case DType::I64:
+      for (int64_t& v : span<int64_t>()) v = static_cast<int64_t>(value);
+      break;
   }
   bump_version();
 }
@@ -177,11 +195,20 @@ Tensor Tensor::to_f32() const {
   float* o = out.f32();
   const int64_t n = numel();
   switch (dtype_) {
-    case DType::F64: for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<double>()[i]); break;
-    case DType::U8: for (int64_t i = 0; i < n; ++i) o[i] = data<uint8_t>()[i]; break;
-    case DType::I32: for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<int32_t>()[i]); break;
-    case DType::I64: for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<int64_t>()[i]); break;
-    case DType::F32: break;
+    case DType::F64:
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<double>()[i]);
+      break;
+    case DType::U8:
+      for (int64_t i = 0; i < n; ++i) o[i] = data<uint8_t>()[i];
+      break;
+    case DType::I32:
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<int32_t>()[i]);
+      break;
+    case DType::I64:
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(data<int64_t>()[i]);
+      break;
+    case DType::F32:
+      break;
   }
   return out;
 }
@@ -238,7 +265,8 @@ double Rng::uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-
 uint64_t Rng::below(uint64_t n) {
   if (n == 0) throw ConfigError("Rng::below(0)");
   // Rejection sampling removes the modulo bias.
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t r;
   do r = next_u64();
   while (r >= limit);

@@ -85,8 +85,8 @@ Taps triangle_taps(int64_t in, int64_t out) {
 }
 
 // Separable resize of an (h, w, c) uint8 image to (oh, ow, c): rows first, then columns.
-void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh,
-                     int64_t ow, int64_t c) {
+void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
+                     int64_t c) {
   const Taps tx = triangle_taps(w, ow);
   const Taps ty = triangle_taps(h, oh);
   std::vector<float> tmp(static_cast<size_t>(h * ow * c));
@@ -128,9 +128,10 @@ std::unique_ptr<uint8_t[]> decode(const std::string& path, int64_t channels, int
   if (!size_ec && stbi_info(path.c_str(), &w, &h, &file_channels) == 1 &&
       static_cast<uint64_t>(w) * static_cast<uint64_t>(h) >
           uint64_t{2048} * file_bytes + (uint64_t{1} << 20)) {
-    throw IoError(fmt::format("'{}': the image claims {}x{} pixels, more than its {} bytes can "
-                              "hold (corrupt)",
-                              path, w, h, file_bytes));
+    throw IoError(
+        fmt::format("'{}': the image claims {}x{} pixels, more than its {} bytes can "
+                    "hold (corrupt)",
+                    path, w, h, file_bytes));
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load(path.c_str(), &w, &h, &file_channels, static_cast<int>(channels)), stbi_image_free);

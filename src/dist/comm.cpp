@@ -47,7 +47,8 @@ void read_timeout_env() {
     char* end = nullptr;
     const double v = std::strtod(t, &end);
     if (end == t || *end != '\0' || !(v >= 0.0)) {
-      throw ConfigError(fmt::format("RESNET_DIST_TIMEOUT must be a number of seconds >= 0, got '{}'", t));
+      throw ConfigError(
+          fmt::format("RESNET_DIST_TIMEOUT must be a number of seconds >= 0, got '{}'", t));
     }
     g_timeout = v;
   }
@@ -78,9 +79,10 @@ void check(int rc, const std::string& what) {
   char text[MPI_MAX_ERROR_STRING] = {0};
   int len = 0;
   MPI_Error_string(rc, text, &len);
-  throw DistError(fmt::format("distributed training: rank {} of {}: MPI error in {}: {} (another "
-                              "rank probably stopped or crashed)",
-                              g.rank, g.size, what, std::string(text, len)));
+  throw DistError(
+      fmt::format("distributed training: rank {} of {}: MPI error in {}: {} (another "
+                  "rank probably stopped or crashed)",
+                  g.rank, g.size, what, std::string(text, len)));
 }
 
 // Polls `req` until it completes or the timeout passes. Yields the core while waiting (the other
@@ -92,8 +94,7 @@ void wait_request(MPI_Request& req, const std::string& what) {
     int done = 0;
     check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (g_timeout > 0 &&
-        std::chrono::duration<double>(Clock::now() - t0).count() > g_timeout) {
+    if (g_timeout > 0 && std::chrono::duration<double>(Clock::now() - t0).count() > g_timeout) {
       throw DistError(fmt::format(
           "distributed training: rank {} of {} waited more than {} s for {}: another rank stopped, "
           "crashed or hangs (raise the limit with RESNET_DIST_TIMEOUT)",
@@ -109,9 +110,10 @@ void wait_request(MPI_Request& req, const std::string& what) {
 
 int as_count(int64_t n, const std::string& what) {
   if (n < 0 || n > INT_MAX) {
-    throw DistError(fmt::format("distributed training: {} has {} elements, more than one MPI "
-                                "message carries",
-                                what, n));
+    throw DistError(
+        fmt::format("distributed training: {} has {} elements, more than one MPI "
+                    "message carries",
+                    what, n));
   }
   return static_cast<int>(n);
 }
@@ -200,8 +202,9 @@ int start_sum(float* data, int64_t n, Channel ch, const std::string& what) {
   if (h == static_cast<int>(g.ops.size())) g.ops.emplace_back();
   State::Op& op = g.ops[h];
   op.what = what;
-  check(MPI_Iallreduce(MPI_IN_PLACE, data, as_count(n, what), MPI_FLOAT, MPI_SUM, comm(ch), &op.req),
-        what);
+  check(
+      MPI_Iallreduce(MPI_IN_PLACE, data, as_count(n, what), MPI_FLOAT, MPI_SUM, comm(ch), &op.req),
+      what);
   op.busy = true;
   return h;
 }

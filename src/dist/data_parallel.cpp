@@ -40,8 +40,8 @@ GradientReducer::GradientReducer(Model& model, int64_t bucket_bytes) {
       }
       Bucket& b = buckets_.back();
       const int si = static_cast<int>(slots_.size());
-      slots_.push_back({&p, static_cast<int>(buckets_.size()) - 1,
-                        static_cast<int64_t>(b.data.size())});
+      slots_.push_back(
+          {&p, static_cast<int>(buckets_.size()) - 1, static_cast<int64_t>(b.data.size())});
       b.data.resize(b.data.size() + n);
       b.slots.push_back(si);
       by_layer_[&l].push_back(si);
@@ -79,9 +79,9 @@ void GradientReducer::fill(Slot& s) {
 void GradientReducer::start_ready() {
   while (next_start_ < buckets_.size() && buckets_[next_start_].pending == 0) {
     Bucket& b = buckets_[next_start_];
-    b.handle = start_sum(b.data.data(), static_cast<int64_t>(b.data.size()), Channel::Grad,
-                         fmt::format("the gradient allreduce (bucket {} of {})", next_start_ + 1,
-                                     buckets_.size()));
+    b.handle = start_sum(
+        b.data.data(), static_cast<int64_t>(b.data.size()), Channel::Grad,
+        fmt::format("the gradient allreduce (bucket {} of {})", next_start_ + 1, buckets_.size()));
     ++next_start_;
   }
 }
@@ -170,7 +170,8 @@ int64_t bucket_bytes_or_default(int64_t bytes) {
     char* end = nullptr;
     const long long v = std::strtoll(kb, &end, 10);
     if (end == kb || *end != '\0' || v < 1) {
-      throw ConfigError(fmt::format("RESNET_DIST_BUCKET_KB must be a positive integer, got '{}'", kb));
+      throw ConfigError(
+          fmt::format("RESNET_DIST_BUCKET_KB must be a positive integer, got '{}'", kb));
     }
     return static_cast<int64_t>(v) * 1024;
   }

@@ -39,7 +39,7 @@ struct Model::InferencePlan {
     // The params, looked up once (a layer's params do not move after it is built).
     Param *kernel = nullptr, *bias = nullptr;
     Param *gamma = nullptr, *beta = nullptr, *mean = nullptr, *var = nullptr;
-    Tensor w, b;  // folded kernel and bias (with bn)
+    Tensor w, b;             // folded kernel and bias (with bn)
     Signatures folded_from;  // (storage id, version) of the sources
     // The convolution resolved for the weights and input shape of the last call.
     ops::PreparedConv prepared;
@@ -47,8 +47,8 @@ struct Model::InferencePlan {
     Shape prepared_input;
   };
   std::vector<Group> groups;
-  std::vector<int> group_at;    // step -> index of the group that runs there (its last layer)
-  std::vector<bool> absorbed;   // step runs inside a group
+  std::vector<int> group_at;   // step -> index of the group that runs there (its last layer)
+  std::vector<bool> absorbed;  // step runs inside a group
 };
 
 namespace {
@@ -170,8 +170,8 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
 
   for (size_t i = 0; i < n; ++i) {
     Step& s = steps_[i];
-    const auto t0 = layer_hook_ ? std::chrono::steady_clock::now()
-                                : std::chrono::steady_clock::time_point{};
+    const auto t0 =
+        layer_hook_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const int gi = plan.group_at[i];
     if (gi >= 0) {
       InferencePlan::Group& g = plan.groups[gi];
@@ -187,7 +187,7 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
         const Tensor& beta = g.beta->value;
         const Tensor& mean = g.mean->value;
         const Tensor& var = g.var->value;
-        const Signatures from = {signature(kernel), signature(bias),  signature(gamma),
+        const Signatures from = {signature(kernel), signature(bias), signature(gamma),
                                  signature(beta),   signature(mean), signature(var)};
         if (from != g.folded_from || !g.w.defined()) {
           ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,

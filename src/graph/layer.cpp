@@ -108,9 +108,7 @@ Layer::Layer(std::string class_name, std::string name)
 
 Layer::~Layer() = default;
 
-void Layer::set_trainable(bool t) {
-  trainable_ = t;
-}
+void Layer::set_trainable(bool t) { trainable_ = t; }
 
 Param& Layer::param(std::string_view name) {
   for (Param& p : params_) {

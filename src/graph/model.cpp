@@ -125,9 +125,8 @@ Model::Model(std::vector<SymTensor> inputs, std::vector<SymTensor> outputs, std:
     input_steps_.push_back(it->second);
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
-    if (steps_[i].inputs.empty() &&
-        std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i)) ==
-            input_steps_.end()) {
+    if (steps_[i].inputs.empty() && std::find(input_steps_.begin(), input_steps_.end(),
+                                              static_cast<int>(i)) == input_steps_.end()) {
       throw ConfigError(fmt::format(
           "model '{}': the outputs depend on input '{}', which is not among the model inputs",
           name_, steps_[i].layer->name()));
@@ -218,8 +217,8 @@ void Model::freeze_until(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode) {
   if (inputs.size() != input_steps_.size()) {
-    throw ShapeError(fmt::format("model '{}' takes {} input(s), got {}", name_,
-                                 input_steps_.size(), inputs.size()));
+    throw ShapeError(fmt::format("model '{}' takes {} input(s), got {}", name_, input_steps_.size(),
+                                 inputs.size()));
   }
   std::vector<Tensor> values(steps_.size());
   std::vector<int> uses(steps_.size());
@@ -311,8 +310,8 @@ Tensor Model::forward(const Tensor& input, Mode mode) {
 
 std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, bool input_grads) {
   if (!has_forward_) {
-    throw ConfigError(fmt::format(
-        "model '{}': backward needs a preceding forward in Training mode", name_));
+    throw ConfigError(
+        fmt::format("model '{}': backward needs a preceding forward in Training mode", name_));
   }
   if (output_grads.size() != output_steps_.size()) {
     throw ShapeError(fmt::format("model '{}' has {} output(s), got {} gradient(s)", name_,
@@ -335,9 +334,10 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
     const int o = output_steps_[k];
     const Tensor& g = output_grads[k];
     if (!g.defined() || g.rank() != shapes_[o].rank() + 1 || g.shape().drop_front() != shapes_[o]) {
-      throw ShapeError(fmt::format("model '{}': gradient for output '{}' must have shape {}, got {}",
-                                   name_, steps_[o].layer->name(), shapes_[o].keras_str(),
-                                   g.defined() ? g.shape().str() : "undefined"));
+      throw ShapeError(
+          fmt::format("model '{}': gradient for output '{}' must have shape {}, got {}", name_,
+                      steps_[o].layer->name(), shapes_[o].keras_str(),
+                      g.defined() ? g.shape().str() : "undefined"));
     }
     grads[o] = grads[o].defined() ? ops::add({grads[o], g}) : g;
   }
@@ -374,8 +374,8 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
     }
     std::vector<bool> need;
     for (int p : s.inputs) need.push_back(up[p]);
-    const auto hook_t0 = layer_hook_ ? std::chrono::steady_clock::now()
-                                      : std::chrono::steady_clock::time_point{};
+    const auto hook_t0 =
+        layer_hook_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     std::vector<Tensor> dx = s.layer->backward(grads[ii], need);
     grads[ii] = Tensor();
     s.layer->clear_saved();
@@ -391,8 +391,9 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
       grads[p] = grads[p].defined() ? ops::add({grads[p], dx[k]}) : dx[k];
     }
     if (layer_hook_) {
-      layer_hook_(*s.layer, true,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
+      layer_hook_(
+          *s.layer, true,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
     }
     if (grad_ready_hook_) grad_ready_hook_(*s.layer);
   }

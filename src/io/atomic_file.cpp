@@ -1,3 +1,5 @@
+#include "io/atomic_file.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -6,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include "io/atomic_file.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 

@@ -129,8 +129,8 @@ bool File::exists(const std::string& obj) const {
   size_t start = 0;
   while (start <= p.size()) {
     const size_t slash = p.find('/', start);
-    const std::string part = p.substr(start, slash == std::string::npos ? std::string::npos
-                                                                        : slash - start);
+    const std::string part =
+        p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (!part.empty()) {
       prefix += (prefix.empty() ? "" : "/") + part;
       if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
@@ -201,8 +201,7 @@ std::vector<std::string> File::attr_names(const std::string& obj) const {
   return names;
 }
 
-std::vector<std::string> File::read_strings(const std::string& obj,
-                                            const std::string& name) const {
+std::vector<std::string> File::read_strings(const std::string& obj, const std::string& name) const {
   const std::string what = fmt::format("attribute '{}'", name);
   Attr attr(H5Aopen_by_name(id_, norm(obj).c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
   if (!attr.valid()) fail(obj, fmt::format("cannot open {}", what));
@@ -390,8 +389,8 @@ void File::create_group(const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     const size_t slash = path.find('/', start);
-    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos
-                                                                           : slash - start);
+    const std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (!part.empty()) {
       prefix += (prefix.empty() ? "" : "/") + part;
       if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) {
@@ -417,7 +416,8 @@ void File::write_string(const std::string& obj, const std::string& name, const s
                            H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   if (!a.valid()) fail(obj, fmt::format("cannot create attribute '{}'", name));
   const char* p = value.c_str();
-  if (H5Awrite(a.get(), type.get(), &p) < 0) fail(obj, fmt::format("cannot write attribute '{}'", name));
+  if (H5Awrite(a.get(), type.get(), &p) < 0)
+    fail(obj, fmt::format("cannot write attribute '{}'", name));
 }
 
 namespace {
@@ -453,8 +453,8 @@ void File::write_strings(const std::string& obj, const std::string& name,
   if (values.empty()) {
     const hsize_t dims[1] = {0};
     Space space(H5Screate_simple(1, dims, nullptr));
-    Attr a(H5Acreate_by_name(id_, o.c_str(), name.c_str(), H5T_IEEE_F64LE, space.get(),
-                             H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    Attr a(H5Acreate_by_name(id_, o.c_str(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT));
     if (!a.valid()) fail(obj, fmt::format("cannot create attribute '{}'", name));
     return;
   }
@@ -528,8 +528,8 @@ void File::write_array(const std::string& path, const Tensor& t) {
   std::vector<hsize_t> dims(t.shape().dims().begin(), t.shape().dims().end());
   Space space(dims.empty() ? H5Screate(H5S_SCALAR)
                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Dataset d(H5Dcreate2(id_, path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                       H5P_DEFAULT));
+  Dataset d(
+      H5Dcreate2(id_, path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   if (!d.valid()) fail(path, "cannot create the dataset");
   if (t.numel() > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0) {
     fail(path, "cannot write the dataset");
@@ -554,13 +554,15 @@ void File::write_string_dataset(const std::string& path, const std::vector<std::
   if (variable_length) {
     std::vector<const char*> ptrs;
     for (const std::string& v : values) ptrs.push_back(v.c_str());
-    if (!values.empty()) ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
+    if (!values.empty())
+      ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
   } else {
     std::string buf(values.size() * size, '\0');
     for (size_t i = 0; i < values.size(); ++i) {
       std::memcpy(buf.data() + i * size, values[i].data(), values[i].size());
     }
-    if (!values.empty()) ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    if (!values.empty())
+      ok = H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
   }
   if (ok < 0) fail(path, "cannot write the dataset");
 }

@@ -17,8 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <new>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
 #include <system_error>
@@ -31,12 +31,12 @@ namespace resnet::h5 {
 namespace {
 
 // Bounds of the walk: a corrupt file must not make the child itself run unbounded.
-constexpr size_t kMaxObjects = 200000;          // groups and datasets visited
-constexpr size_t kMaxLinks = 1000000;           // links listed, all groups together
-constexpr hsize_t kMaxAttrsPerObject = 4096;    // attributes read per object
-constexpr hssize_t kMaxAttrElements = 1 << 24;  // elements of one attribute
-constexpr size_t kMaxBuffer = size_t{64} << 20;     // bytes of one read
-constexpr size_t kContiguousProbe = size_t{64} << 10;  // bytes read of a contiguous dataset
+constexpr size_t kMaxObjects = 200000;                       // groups and datasets visited
+constexpr size_t kMaxLinks = 1000000;                        // links listed, all groups together
+constexpr hsize_t kMaxAttrsPerObject = 4096;                 // attributes read per object
+constexpr hssize_t kMaxAttrElements = 1 << 24;               // elements of one attribute
+constexpr size_t kMaxBuffer = size_t{64} << 20;              // bytes of one read
+constexpr size_t kContiguousProbe = size_t{64} << 10;        // bytes read of a contiguous dataset
 constexpr uint64_t kMaxDatasetElements = uint64_t{1} << 34;  // the loaders refuse more
 
 // Exit status of a child that ran out of memory (HDF5 reported a failed allocation).
@@ -159,7 +159,8 @@ class Walker {
   // After a failed HDF5 call: was it a failed allocation?
   void failed() {
     auto walk = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
-      if (e->maj_num == H5E_RESOURCE && (e->min_num == H5E_NOSPACE || e->min_num == H5E_CANTALLOC)) {
+      if (e->maj_num == H5E_RESOURCE &&
+          (e->min_num == H5E_NOSPACE || e->min_num == H5E_CANTALLOC)) {
         *static_cast<bool*>(data) = true;
       }
       return 0;
@@ -199,8 +200,8 @@ class Walker {
     count = std::min(count, kMaxAttrsPerObject);
     for (hsize_t i = 0; i < count; ++i) {
       note(fmt::format("attribute #{} of '{}'", i, obj));
-      const hid_t a = H5Aopen_by_idx(file_, obj.c_str(), H5_INDEX_NAME, H5_ITER_INC, i,
-                                     H5P_DEFAULT, H5P_DEFAULT);
+      const hid_t a = H5Aopen_by_idx(file_, obj.c_str(), H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT,
+                                     H5P_DEFAULT);
       if (a < 0) {
         failed();
         continue;
@@ -347,7 +348,7 @@ class Walker {
       mem = H5T_NATIVE_FLOAT;
     } else if (cls == H5T_INTEGER) {
       mem = H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE ? H5T_NATIVE_UINT8
-                                                                          : H5T_NATIVE_INT64;
+                                                                        : H5T_NATIVE_INT64;
     } else if (cls == H5T_STRING) {
       mem = H5Tcopy(H5T_C_S1);
       close_mem = true;
@@ -457,7 +458,7 @@ uint64_t address_space_now() {
   // Die from the signal (not from handlers the parent installed, such as a crash reporter),
   // without a core file.
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGALRM, SIGTRAP, SIGSYS}) {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     ::sigaction(sig, &sa, nullptr);
@@ -472,10 +473,12 @@ uint64_t address_space_now() {
     ::dup2(null_fd, 1);
     ::dup2(null_fd, 2);
   }
-  struct rlimit core{0, 0};
+  struct rlimit core {
+    0, 0
+  };
   ::setrlimit(RLIMIT_CORE, &core);
   if (memory_limit > 0) {
-    struct rlimit as{};
+    struct rlimit as {};
     if (::getrlimit(RLIMIT_AS, &as) == 0 &&
         (as.rlim_max == RLIM_INFINITY || memory_limit < as.rlim_max)) {
       as.rlim_cur = memory_limit;
@@ -578,8 +581,8 @@ std::shared_ptr<const PreflightStrings> preflight(const std::string& path) {
   const uint64_t budget = (uint64_t{1} << 30) + 4 * file_size;
   const uint64_t limit = now > 0 ? now + budget : 0;
 
-  void* page = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                      -1, 0);
+  void* page =
+      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return nullptr;  // cannot check; load in-process
   auto* shared = new (page) Shared{};
   struct Cleanup {
@@ -608,26 +611,29 @@ std::shared_ptr<const PreflightStrings> preflight(const std::string& path) {
   shared->where[sizeof(shared->where) - 1] = '\0';
   const std::string where = shared->where[0] ? shared->where : "the file";
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-    throw IoError(fmt::format("'{}': corrupt HDF5 file: the HDF5 library did not finish within {} "
-                              "s reading {}",
-                              path, timeout, where));
+    throw IoError(
+        fmt::format("'{}': corrupt HDF5 file: the HDF5 library did not finish within {} "
+                    "s reading {}",
+                    path, timeout, where));
   }
   if (WIFSIGNALED(status)) {
     throw IoError(fmt::format("'{}': corrupt HDF5 file: the HDF5 library crashed ({}) reading {}",
                               path, signal_name(WTERMSIG(status)), where));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == kExitNoMemory) {
-    throw IoError(fmt::format("'{}': corrupt HDF5 file: the HDF5 library ran out of memory "
-                              "(limit {} MiB) reading {}",
-                              path, budget >> 20, where));
+    throw IoError(
+        fmt::format("'{}': corrupt HDF5 file: the HDF5 library ran out of memory "
+                    "(limit {} MiB) reading {}",
+                    path, budget >> 20, where));
   }
   // The file read without trouble but the strings did not come back (no room for the memfd):
   // the loader reads them itself.
   if (WIFEXITED(status) && WEXITSTATUS(status) == kExitNoStrings) return nullptr;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw IoError(fmt::format("'{}': corrupt HDF5 file: the check process failed (status {}) "
-                              "reading {}",
-                              path, status, where));
+    throw IoError(
+        fmt::format("'{}': corrupt HDF5 file: the check process failed (status {}) "
+                    "reading {}",
+                    path, status, where));
   }
   // The strings the child read.
   struct stat st {};
@@ -635,17 +641,18 @@ std::shared_ptr<const PreflightStrings> preflight(const std::string& path) {
   std::string data(static_cast<size_t>(st.st_size), '\0');
   size_t off = 0;
   while (off < data.size()) {
-    const ssize_t n = ::pread(cleanup.fd, data.data() + off, data.size() - off,
-                              static_cast<off_t>(off));
+    const ssize_t n =
+        ::pread(cleanup.fd, data.data() + off, data.size() - off, static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
   auto out = std::make_shared<PreflightStrings>();
   if (off != data.size() || !parse_strings(data, *out)) {
-    throw IoError(fmt::format("'{}': corrupt HDF5 file: the check process returned malformed "
-                              "strings",
-                              path));
+    throw IoError(
+        fmt::format("'{}': corrupt HDF5 file: the check process returned malformed "
+                    "strings",
+                    path));
   }
   return out;
 }

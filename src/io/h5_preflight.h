@@ -8,8 +8,9 @@
 // a child that opens the file with HDF5 and reads every group, attribute and dataset the way the
 // loaders do (variable-length strings as strings, floats as float32, integers as int64, fixed
 // strings as bytes; of a contiguous dataset, plain bytes at a checked offset, only the first
-// 64 KiB), under a time limit (alarm) and an address-space limit (RLIMIT_AS), and then _exits. The child calls only HDF5 and plain C++ (no OpenMP, no oneDNN, no stdio), and never
-// runs exit handlers, so the parent's open files and threads are untouched.
+// 64 KiB), under a time limit (alarm) and an address-space limit (RLIMIT_AS), and then _exits. The
+// child calls only HDF5 and plain C++ (no OpenMP, no oneDNN, no stdio), and never runs exit
+// handlers, so the parent's open files and threads are untouched.
 //
 // The child hands the variable-length strings it read back to the parent (PreflightStrings,
 // through a memfd), so the parent never runs HDF5's global-heap code on the file.
@@ -41,7 +42,8 @@ constexpr unsigned kPreflightTimeoutSeconds = 60;
 // those through HDF5 in-process after a pre-flight: they take the child's copy from here.
 // Keys are absolute paths ("/", "/model_weights/dense").
 struct PreflightStrings {
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>> attributes;  // (obj, name)
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>>
+      attributes;  // (obj, name)
   std::map<std::string, std::vector<std::string>> datasets;
   // An attribute or dataset the child read, or null.
   const std::vector<std::string>* attribute(const std::string& obj, const std::string& name) const;

@@ -17,8 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "resnet/error.h"
-#include "resnet/io.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -27,6 +25,8 @@
 #include "layers/input_layer.h"
 #include "layers/pooling2d.h"
 #include "layers/zero_padding2d.h"
+#include "resnet/error.h"
+#include "resnet/io.h"
 #include "resnet/layers.h"
 #include "resnet/optim.h"
 
@@ -115,7 +115,8 @@ SymTensor apply_layer(const std::string& cls, const json& c, const std::string& 
   const bool trainable = c.value("trainable", true);
   if (cls == "Conv2D") {
     check_channels_last(c, where, name, cls);
-    if (c.value("groups", 1) != 1) fail_layer(where, name, cls, "grouped convolutions (groups != 1) are not supported");
+    if (c.value("groups", 1) != 1)
+      fail_layer(where, name, cls, "grouped convolutions (groups != 1) are not supported");
     Conv2DOptions o;
     o.filters = c.at("filters").get<int64_t>();
     o.kernel = pair_of(c.at("kernel_size"));
@@ -135,7 +136,8 @@ SymTensor apply_layer(const std::string& cls, const json& c, const std::string& 
     if (c.contains("axis")) {
       const json& a = c["axis"];
       if (a.is_array()) {
-        if (a.size() != 1) fail_layer(where, name, cls, "normalization over several axes is not supported");
+        if (a.size() != 1)
+          fail_layer(where, name, cls, "normalization over several axes is not supported");
         o.axis = a[0].get<int64_t>();
       } else {
         o.axis = a.get<int64_t>();
@@ -159,7 +161,8 @@ SymTensor apply_layer(const std::string& cls, const json& c, const std::string& 
   if (cls == "ReLU") {
     const bool plain = (!c.contains("max_value") || c["max_value"].is_null()) &&
                        c.value("negative_slope", 0.0) == 0.0 && c.value("threshold", 0.0) == 0.0;
-    if (!plain) fail_layer(where, name, cls, "max_value, negative_slope and threshold are not supported");
+    if (!plain)
+      fail_layer(where, name, cls, "max_value, negative_slope and threshold are not supported");
     return ReLU({.name = name})(ins);
   }
   if (cls == "Add") return Add({.name = name})(ins);
@@ -219,7 +222,6 @@ SymTensor apply_layer(const std::string& cls, const json& c, const std::string& 
   throw IoError(fmt::format("'{}': layer '{}' has unsupported class '{}'", where, name, cls));
 }
 
-
 // The source layers of one inbound node. Keras 2: [["name", node_index, tensor_index, {kwargs}],
 // ...]; Keras 3: {"args": [...], "kwargs": {...}} where every input is a
 // {"class_name": "__keras_tensor__", "config": {"keras_history": ["name", node, tensor]}}.
@@ -268,8 +270,8 @@ double estimate_params(const std::string& cls, const json& c, const std::vector<
     if (cls == "Conv2D") {
       const auto k = pair_of(c.at("kernel_size"));
       const double f = static_cast<double>(c.at("filters").get<int64_t>());
-      return std::abs(f) * (std::abs(static_cast<double>(k[0]) * static_cast<double>(k[1])) *
-                                channels + 1.0);
+      return std::abs(f) *
+             (std::abs(static_cast<double>(k[0]) * static_cast<double>(k[1])) * channels + 1.0);
     }
     if (cls == "Dense") {
       const double u = static_cast<double>(c.at("units").get<int64_t>());
@@ -297,7 +299,8 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
   }
   std::string cur_name = "?", cur_cls = "?";
   try {
-    if (!root.is_object()) throw IoError(fmt::format("'{}': model_config is not a JSON object", where));
+    if (!root.is_object())
+      throw IoError(fmt::format("'{}': model_config is not a JSON object", where));
     const std::string top = root.value("class_name", std::string());
     if (top != "Functional" && top != "Model") {
       throw IoError(fmt::format(
@@ -306,7 +309,8 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
     }
     const json& cfg = root.at("config");
     const json& layers = cfg.at("layers");
-    if (!layers.is_array()) throw IoError(fmt::format("'{}': model_config layers is not a list", where));
+    if (!layers.is_array())
+      throw IoError(fmt::format("'{}': model_config layers is not a list", where));
     KerasGraph graph;
     graph.name = cfg.contains("name") && cfg["name"].is_string() ? cfg["name"].get<std::string>()
                                                                  : std::string("model");
@@ -329,7 +333,8 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
       cur_cls = s.cls;
       const json nodes = l.value("inbound_nodes", json::array());
       if (!nodes.is_array()) fail_layer(where, s.name, s.cls, "inbound_nodes is not a list");
-      if (nodes.size() > 1) fail_layer(where, s.name, s.cls, "shared layers (several inbound nodes) are not supported");
+      if (nodes.size() > 1)
+        fail_layer(where, s.name, s.cls, "shared layers (several inbound nodes) are not supported");
       if (!nodes.empty()) s.sources = node_sources(nodes[0], where, s.name, s.cls);
       if (!index.emplace(s.name, specs.size()).second) {
         throw IoError(fmt::format("'{}': duplicate layer name '{}'", where, s.name));
@@ -374,7 +379,8 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
         }
         std::vector<int64_t> dims;
         for (size_t d = 1; d < shape.size(); ++d) {
-          if (!shape[d].is_number_integer()) fail_layer(where, s.name, s.cls, "dynamic input dimensions are not supported");
+          if (!shape[d].is_number_integer())
+            fail_layer(where, s.name, s.cls, "dynamic input dimensions are not supported");
           const int64_t v = shape[d].get<int64_t>();
           if (v <= 0 || v > (int64_t{1} << 24)) {
             fail_layer(where, s.name, s.cls, fmt::format("bad input dimension {}", v));
@@ -519,8 +525,11 @@ ojson layer_config(const Model& model, const Layer& l) {
   if (auto* in = dynamic_cast<const layers::InputLayer*>(&l)) {
     ojson shape = ojson::array({nullptr});
     for (int64_t d : in->input_shape().dims()) shape.push_back(d);
-    return {{"batch_input_shape", shape}, {"dtype", "float32"}, {"sparse", false},
-            {"ragged", false}, {"name", l.name()}};
+    return {{"batch_input_shape", shape},
+            {"dtype", "float32"},
+            {"sparse", false},
+            {"ragged", false},
+            {"name", l.name()}};
   }
   ojson c = base(l);
   if (auto* conv = dynamic_cast<const layers::Conv2D*>(&l)) {
@@ -596,8 +605,8 @@ ojson layer_config(const Model& model, const Layer& l) {
     c["seed"] = o.seed ? ojson(*o.seed) : ojson(nullptr);
     return c;
   }
-  throw ConfigError(fmt::format("layer '{}' ({}): no Keras config for this layer class",
-                                l.name(), cls));
+  throw ConfigError(
+      fmt::format("layer '{}' ({}): no Keras config for this layer class", l.name(), cls));
 }
 
 }  // namespace
@@ -700,10 +709,10 @@ std::shared_ptr<Optimizer> optimizer_from_json(const json& oc, const std::string
           sc.at("decay_rate").get<double>(), sc.value("staircase", false));
     } else if (s == "cosinedecay") {
       const double target = number_or(sc, "warmup_target", -1.0);
-      common.schedule = cosine_decay(sc.at("initial_learning_rate").get<double>(),
-                                     sc.at("decay_steps").get<int64_t>(), number_or(sc, "alpha", 0.0),
-                                     static_cast<int64_t>(number_or(sc, "warmup_steps", 0.0)),
-                                     target);
+      common.schedule =
+          cosine_decay(sc.at("initial_learning_rate").get<double>(),
+                       sc.at("decay_steps").get<int64_t>(), number_or(sc, "alpha", 0.0),
+                       static_cast<int64_t>(number_or(sc, "warmup_steps", 0.0)), target);
     } else {
       throw IoError(fmt::format("'{}': training_config: unsupported learning-rate schedule '{}'",
                                 where, lr.at("class_name").get<std::string>()));
@@ -738,9 +747,10 @@ std::shared_ptr<Optimizer> optimizer_from_json(const json& oc, const std::string
     o.centered = c.value("centered", false);
     return RMSprop(o);
   }
-  throw IoError(fmt::format("'{}': training_config: unsupported optimizer '{}' (Adam, AdamW, SGD, "
-                            "RMSprop)",
-                            where, oc.at("class_name").get<std::string>()));
+  throw IoError(
+      fmt::format("'{}': training_config: unsupported optimizer '{}' (Adam, AdamW, SGD, "
+                  "RMSprop)",
+                  where, oc.at("class_name").get<std::string>()));
 }
 
 void collect_metrics(const json& m, std::vector<std::string>& out) {
@@ -789,8 +799,8 @@ CompileOptions compile_options_from_training_config(const std::string& text,
       o.loss = loss["class_name"].get<std::string>();
       const json c = loss.value("config", json::object());
       if (c.value("from_logits", false)) {
-        throw IoError(fmt::format("'{}': training_config: losses from logits are not supported",
-                                  where));
+        throw IoError(
+            fmt::format("'{}': training_config: losses from logits are not supported", where));
       }
     } else {
       throw IoError(fmt::format("'{}': training_config: unsupported loss {}", where, loss.dump()));
@@ -801,7 +811,8 @@ CompileOptions compile_options_from_training_config(const std::string& text,
       throw IoError(fmt::format("'{}': training_config: {}", where, e.what()));
     }
     o.metrics.clear();
-    if (root.contains("metrics") && !root["metrics"].is_null()) collect_metrics(root["metrics"], o.metrics);
+    if (root.contains("metrics") && !root["metrics"].is_null())
+      collect_metrics(root["metrics"], o.metrics);
     o.optimizer = optimizer_from_json(root.at("optimizer_config"), where);
     return o;
   } catch (const json::exception& e) {

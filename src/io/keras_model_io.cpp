@@ -97,7 +97,8 @@ void write_optimizer_weights(h5::File& f, Model& model) {
   std::vector<std::string> kinds;
   for (const auto& s : slots) {
     for (const auto& slot : s) {
-      if (std::find(kinds.begin(), kinds.end(), slot.name) == kinds.end()) kinds.push_back(slot.name);
+      if (std::find(kinds.begin(), kinds.end(), slot.name) == kinds.end())
+        kinds.push_back(slot.name);
     }
   }
   for (const std::string& kind : kinds) {
@@ -211,8 +212,10 @@ std::string stage_layer(const h5::File& f, const FileLayer& fl, Layer& l,
     // No weight_names attribute: <layer>/<layer>/<param>:0 by parameter name.
     for (const Param& p : l.params()) {
       const std::string base = fl.group + "/" + l.name() + "/" + p.name;
-      if (f.is_dataset(base + ":0")) vars.push_back(l.name() + "/" + p.name + ":0");
-      else if (f.is_dataset(base)) vars.push_back(l.name() + "/" + p.name);
+      if (f.is_dataset(base + ":0"))
+        vars.push_back(l.name() + "/" + p.name + ":0");
+      else if (f.is_dataset(base))
+        vars.push_back(l.name() + "/" + p.name);
     }
   }
   if (vars.size() != l.params().size()) {
@@ -238,10 +241,11 @@ std::string stage_layer(const h5::File& f, const FileLayer& fl, Layer& l,
     // The shape first, so a damaged header never makes us allocate what it claims.
     const Shape file_shape(f.dataset_info(ds).dims);
     if (file_shape != targets[i]->value.shape()) {
-      return fmt::format("'{}': shape {} does not match the parameter '{}' of layer '{}' ({}) of "
-                         "shape {}",
-                         ds, file_shape.str(), targets[i]->name, l.name(), l.class_name(),
-                         targets[i]->value.shape().str());
+      return fmt::format(
+          "'{}': shape {} does not match the parameter '{}' of layer '{}' ({}) of "
+          "shape {}",
+          ds, file_shape.str(), targets[i]->name, l.name(), l.class_name(),
+          targets[i]->value.shape().str());
     }
     mine.push_back({targets[i], f.read_f32(ds)});
   }
@@ -286,7 +290,8 @@ void load_layer_weights(const h5::File& f, const std::string& root, Model& model
           "by_name=true to match the common layers)",
           f.path(), with_weights.size(), model.name(), model_layers.size()));
     }
-    for (size_t i = 0; i < model_layers.size(); ++i) pairs.emplace_back(model_layers[i], with_weights[i]);
+    for (size_t i = 0; i < model_layers.size(); ++i)
+      pairs.emplace_back(model_layers[i], with_weights[i]);
   }
   std::vector<Staged> staged;
   for (auto& [layer, fl] : pairs) {
@@ -423,9 +428,10 @@ std::map<std::string, std::string> h5_attributes(const h5::File& f) {
   if (!f.read_split_strings("/", prefix + "attributes", keys)) return out;
   for (const std::string& k : keys) {
     if (!f.has_attr("/", prefix + k)) {
-      throw IoError(fmt::format("'{}', '/': resnet_attributes lists '{}' but there is no "
-                                "attribute '{}{}'",
-                                f.path(), k, prefix, k));
+      throw IoError(
+          fmt::format("'{}', '/': resnet_attributes lists '{}' but there is no "
+                      "attribute '{}{}'",
+                      f.path(), k, prefix, k));
     }
     std::string v;
     for (const std::string& p : f.read_strings("/", prefix + k)) v += p;
@@ -448,8 +454,10 @@ void maybe_restore_optimizer(const h5::File& f, Model& model, LoadWeightsReport&
   report.optimizer_restored = restore_optimizer(f, model, why);
   if (!report.optimizer_restored) {
     // Keras warns and starts with a fresh optimizer.
-    std::fprintf(stderr, "warning: '%s': optimizer state not restored (%s); training starts with "
-                 "a fresh optimizer state\n", f.path().c_str(), why.c_str());
+    std::fprintf(stderr,
+                 "warning: '%s': optimizer state not restored (%s); training starts with "
+                 "a fresh optimizer state\n",
+                 f.path().c_str(), why.c_str());
   }
 }
 
@@ -504,8 +512,8 @@ Model load_model(const std::string& path, bool compile) {
       try {
         model.compile(std::move(co));
       } catch (const ConfigError& e) {
-        throw IoError(fmt::format("'{}': cannot compile with its training_config: {}", path,
-                                  e.what()));
+        throw IoError(
+            fmt::format("'{}': cannot compile with its training_config: {}", path, e.what()));
       }
       maybe_restore_optimizer(f, model, report);
     }
@@ -550,9 +558,10 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
   } else if (f.is_group("model_weights")) {
     root = "model_weights";
   } else {
-    throw IoError(fmt::format("'{}': neither a layer_names attribute nor a model_weights group; "
-                              "not a Keras weights or model file",
-                              path));
+    throw IoError(
+        fmt::format("'{}': neither a layer_names attribute nor a model_weights group; "
+                    "not a Keras weights or model file",
+                    path));
   }
   load_layer_weights(f, root, model, o, /*require_all=*/false, report);
   if (o.optimizer) maybe_restore_optimizer(f, model, report);

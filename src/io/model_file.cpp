@@ -45,8 +45,16 @@ class Writer {
 class Reader {
  public:
   Reader(std::string path, std::string data) : path_(std::move(path)), data_(std::move(data)) {}
-  uint32_t u32(const char* what) { uint32_t v; raw(&v, 4, what); return v; }
-  int64_t i64(const char* what) { int64_t v; raw(&v, 8, what); return v; }
+  uint32_t u32(const char* what) {
+    uint32_t v;
+    raw(&v, 4, what);
+    return v;
+  }
+  int64_t i64(const char* what) {
+    int64_t v;
+    raw(&v, 8, what);
+    return v;
+  }
   std::string str(const char* what) {
     const uint32_t n = u32(what);
     if (n > kMaxName) fail(fmt::format("{} of {} bytes is too long", what, n));
@@ -181,7 +189,8 @@ std::map<std::string, std::string> load_rnw(Model& model, const std::string& pat
       r.fail(fmt::format("tensor '{}' appears twice", name));
     }
   }
-  if (r.remaining() != 0) r.fail(fmt::format("{} unexpected bytes after the last tensor", r.remaining()));
+  if (r.remaining() != 0)
+    r.fail(fmt::format("{} unexpected bytes after the last tensor", r.remaining()));
   // Check everything before changing anything, so a bad file leaves the model as it was.
   for (const auto& l : model.layers()) {
     for (const Param& p : l->params()) {

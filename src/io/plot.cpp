@@ -21,14 +21,15 @@ void plot_model(const Model& model, const std::string& path, bool show_shapes, i
     return;
   }
   if (ext != ".png" && ext != ".svg") {
-    throw IoError(fmt::format("{}: unsupported plot format '{}' (use .png, .svg or .dot)", path, ext));
+    throw IoError(
+        fmt::format("{}: unsupported plot format '{}' (use .png, .svg or .dot)", path, ext));
   }
   GVC_t* gvc = gvContext();
   Agraph_t* graph = agmemread(dot.c_str());
   if (graph == nullptr) {
     gvFreeContext(gvc);
-    throw IoError(fmt::format("{}: Graphviz could not parse the graph of model '{}'", path,
-                              model.name()));
+    throw IoError(
+        fmt::format("{}: Graphviz could not parse the graph of model '{}'", path, model.name()));
   }
   // Render into memory (gvRenderFilename may exit() when it cannot open the file), then write the
   // bytes atomically.

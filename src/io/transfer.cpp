@@ -26,7 +26,8 @@ std::string unique_name(const std::string& want, const std::map<std::string, Sym
 }  // namespace
 
 Model transfer_model(const TransferOptions& o) {
-  if (o.classes <= 0) throw ConfigError(fmt::format("transfer model: classes must be positive, got {}", o.classes));
+  if (o.classes <= 0)
+    throw ConfigError(fmt::format("transfer model: classes must be positive, got {}", o.classes));
   if (!(o.dropout >= 0.0 && o.dropout < 1.0)) {
     throw ConfigError(fmt::format("transfer model: dropout must be in [0, 1), got {}", o.dropout));
   }
@@ -60,20 +61,22 @@ Model transfer_model(const TransferOptions& o) {
     LoadWeightsReport report;
     load_weights(base, o.weights_path, {.by_name = true, .optimizer = false, .report = &report});
     if (!report.missing.empty()) {
-      throw IoError(fmt::format("'{}': no weights for layer '{}' of the {} base{} (is it a {} "
-                                "weights file?)",
-                                o.weights_path, report.missing.front(), o.base_model,
-                                report.missing.size() > 1
-                                    ? fmt::format(" (and {} more layers)", report.missing.size() - 1)
-                                    : std::string(),
-                                o.base_model));
+      throw IoError(
+          fmt::format("'{}': no weights for layer '{}' of the {} base{} (is it a {} "
+                      "weights file?)",
+                      o.weights_path, report.missing.front(), o.base_model,
+                      report.missing.size() > 1
+                          ? fmt::format(" (and {} more layers)", report.missing.size() - 1)
+                          : std::string(),
+                      o.base_model));
     }
   }
   SymTensor x = GlobalAveragePooling2D({.name = unique_name("avg_pool", g.tensors)})(features);
   if (o.dropout > 0) {
     x = Dropout({.rate = o.dropout, .name = unique_name("top_dropout", g.tensors)})(x);
   }
-  x = Dense({.units = o.classes, .activation = "softmax",
+  x = Dense({.units = o.classes,
+             .activation = "softmax",
              .name = unique_name("predictions", g.tensors)})(x);
   Model m(g.inputs, {x}, full.name());
   if (!o.freeze_until.empty()) m.freeze_until(o.freeze_until);

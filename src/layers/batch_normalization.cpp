@@ -191,8 +191,8 @@ std::vector<Tensor> BatchNormalization::backward_synced(const Tensor& dy,
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < c; ++j) {
         const double xhat = (px[i * c + j] - mean_.f32()[j]) * invstd[j];
-        pdx[i * c + j] = static_cast<float>(gm[j] * invstd[j] *
-                                            (pdy[i * c + j] - sums[j] / n - xhat * sums[c + j] / n));
+        pdx[i * c + j] = static_cast<float>(
+            gm[j] * invstd[j] * (pdy[i * c + j] - sums[j] / n - xhat * sums[c + j] / n));
       }
     }
     out[0] = dx;

@@ -32,7 +32,6 @@ class Conv2D : public Layer {
   ops::ConvGeom geometry(int64_t n, const Shape& sample) const;
 
  private:
-
   Conv2DOptions o_;
   ActivationKind act_;
   // Saved in Training mode: input, pre-activation, output, geometry.

@@ -13,7 +13,8 @@ SymTensor bn(const SymTensor& x, const std::string& name) {
   return BatchNormalization({.axis = 3, .epsilon = kBnEpsilon, .name = name})(x);
 }
 
-SymTensor stack1(SymTensor x, int64_t filters, int blocks, int64_t stride1, const std::string& name) {
+SymTensor stack1(SymTensor x, int64_t filters, int blocks, int64_t stride1,
+                 const std::string& name) {
   x = bottleneck_block(x, filters, 3, stride1, true, name + "_block1");
   for (int i = 2; i <= blocks; ++i) {
     x = bottleneck_block(x, filters, 3, 1, false, fmt::format("{}_block{}", name, i));
@@ -21,7 +22,8 @@ SymTensor stack1(SymTensor x, int64_t filters, int blocks, int64_t stride1, cons
   return x;
 }
 
-SymTensor stack2(SymTensor x, int64_t filters, int blocks, int64_t stride1, const std::string& name) {
+SymTensor stack2(SymTensor x, int64_t filters, int blocks, int64_t stride1,
+                 const std::string& name) {
   x = preact_bottleneck_block(x, filters, 3, 1, true, name + "_block1");
   for (int i = 2; i < blocks; ++i) {
     x = preact_bottleneck_block(x, filters, 3, 1, false, fmt::format("{}_block{}", name, i));
@@ -38,8 +40,8 @@ Model resnet_frame(const ApplicationOptions& o, bool preact, const std::array<in
                                   model_name, o.input_shape.str()));
   }
   if (!o.include_top && !o.pooling.empty() && o.pooling != "avg" && o.pooling != "max") {
-    throw ConfigError(fmt::format("{}: pooling must be '', 'avg' or 'max', got '{}'", model_name,
-                                  o.pooling));
+    throw ConfigError(
+        fmt::format("{}: pooling must be '', 'avg' or 'max', got '{}'", model_name, o.pooling));
   }
   SymTensor input = Input(o.input_shape);
   SymTensor x = ZeroPadding2D({.padding = {3, 3, 3, 3}, .name = "conv1_pad"})(input);
@@ -65,7 +67,8 @@ Model resnet_frame(const ApplicationOptions& o, bool preact, const std::array<in
   }
   if (o.include_top) {
     x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
-    x = Dense({.units = o.classes, .activation = o.classifier_activation, .name = "predictions"})(x);
+    x = Dense({.units = o.classes, .activation = o.classifier_activation, .name = "predictions"})(
+        x);
   } else if (o.pooling == "avg") {
     x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
   } else if (o.pooling == "max") {
@@ -116,8 +119,8 @@ SymTensor preact_bottleneck_block(const SymTensor& x, int64_t filters, int64_t k
   } else if (stride > 1) {
     shortcut = MaxPooling2D({.pool_size = {1, 1}, .strides = {stride, stride}})(x);
   }
-  SymTensor y = Conv2D({.filters = filters, .kernel = {1, 1}, .use_bias = false,
-                        .name = name + "_1_conv"})(preact);
+  SymTensor y = Conv2D(
+      {.filters = filters, .kernel = {1, 1}, .use_bias = false, .name = name + "_1_conv"})(preact);
   y = bn(y, name + "_1_bn");
   y = Activation("relu", name + "_1_relu")(y);
   y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_2_pad"})(y);
@@ -132,7 +135,9 @@ SymTensor preact_bottleneck_block(const SymTensor& x, int64_t filters, int64_t k
   return Add({.name = name + "_out"})({shortcut, y});
 }
 
-Model ResNet50(const ApplicationOptions& o) { return resnet_frame(o, false, {3, 4, 6, 3}, "resnet50"); }
+Model ResNet50(const ApplicationOptions& o) {
+  return resnet_frame(o, false, {3, 4, 6, 3}, "resnet50");
+}
 Model ResNet101(const ApplicationOptions& o) {
   return resnet_frame(o, false, {3, 4, 23, 3}, "resnet101");
 }

@@ -27,8 +27,10 @@ const std::map<std::string, Entry>& registry() {
     // The tutorial network needs 2x2 at stage 5 for its 2x2 average pool: at least 37x37.
     m["resnet50-tutorial"] = {{64, 64, 3}, 6, {37, 37, 3}, resnet50_tutorial};
     m["resnet50"] = {imagenet, 1000, min32, [](Shape s, int64_t c) { return ResNet50(app(s, c)); }};
-    m["resnet101"] = {imagenet, 1000, min32, [](Shape s, int64_t c) { return ResNet101(app(s, c)); }};
-    m["resnet152"] = {imagenet, 1000, min32, [](Shape s, int64_t c) { return ResNet152(app(s, c)); }};
+    m["resnet101"] = {imagenet, 1000, min32,
+                      [](Shape s, int64_t c) { return ResNet101(app(s, c)); }};
+    m["resnet152"] = {imagenet, 1000, min32,
+                      [](Shape s, int64_t c) { return ResNet152(app(s, c)); }};
     m["resnet50v2"] = {imagenet, 1000, min32,
                        [](Shape s, int64_t c) { return ResNet50V2(app(s, c)); }};
     m["resnet101v2"] = {imagenet, 1000, min32,
@@ -53,8 +55,8 @@ const std::map<std::string, Entry>& registry() {
 const Entry& find(const std::string& name) {
   auto it = registry().find(name);
   if (it == registry().end()) {
-    throw ConfigError(fmt::format("unknown model '{}'; known models: {}", name,
-                                  fmt::join(model_names(), ", ")));
+    throw ConfigError(
+        fmt::format("unknown model '{}'; known models: {}", name, fmt::join(model_names(), ", ")));
   }
   return it->second;
 }
@@ -62,7 +64,8 @@ const Entry& find(const std::string& name) {
 
 Model build_model(const std::string& name, const Shape& input_shape, int64_t classes) {
   const Entry& e = find(name);
-  if (classes < 0) throw ConfigError(fmt::format("{}: classes must be positive, got {}", name, classes));
+  if (classes < 0)
+    throw ConfigError(fmt::format("{}: classes must be positive, got {}", name, classes));
   return e.build(input_shape.rank() == 0 ? e.default_input : input_shape,
                  classes == 0 ? e.default_classes : classes);
 }

@@ -25,8 +25,8 @@ SymTensor conv(const SymTensor& x, int64_t filters, int64_t k, int64_t stride, P
 Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int, 4>& blocks,
                         const std::string& name) {
   if (input_shape.rank() != 3 || input_shape[0] < 32 || input_shape[1] < 32) {
-    throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}",
-                                  name, input_shape.str()));
+    throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}", name,
+                                  input_shape.str()));
   }
   SymTensor input = Input(std::move(input_shape));
   SymTensor x = ZeroPadding2D({.padding = {3, 3, 3, 3}, .name = "conv1_pad"})(input);
@@ -49,7 +49,8 @@ Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int
 }
 }  // namespace
 
-SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name) {
+SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride,
+                      const std::string& name) {
   const int64_t in_channels = x.shape()[-1];
   SymTensor shortcut = x;
   if (stride != 1 || in_channels != filters) {
@@ -82,9 +83,10 @@ Model resnet34(Shape input_shape, int64_t classes) {
 
 Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
   if (depth < 8 || (depth - 2) % 6 != 0) {
-    throw ConfigError(fmt::format("CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, 1202), "
-                                  "got {}",
-                                  depth));
+    throw ConfigError(
+        fmt::format("CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, 1202), "
+                    "got {}",
+                    depth));
   }
   const int n = (depth - 2) / 6;
   SymTensor input = Input(std::move(input_shape));
@@ -105,8 +107,8 @@ Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
 
 Model preact_resnet(int depth, Shape input_shape, int64_t classes) {
   if (depth < 11 || (depth - 2) % 9 != 0) {
-    throw ConfigError(fmt::format(
-        "pre-activation ResNet depth must be 9n + 2 (164, 1001), got {}", depth));
+    throw ConfigError(
+        fmt::format("pre-activation ResNet depth must be 9n + 2 (164, 1001), got {}", depth));
   }
   const int n = (depth - 2) / 9;
   SymTensor input = Input(std::move(input_shape));

@@ -48,14 +48,15 @@ void fold_batchnorm(const Tensor& w, const Tensor& b, const Tensor& gamma, const
   const int64_t f = w.shape()[-1];
   for (const Tensor* t : {&gamma, &beta, &mean, &var}) {
     if (!t->defined() || t->shape() != Shape{f}) {
-      throw ShapeError(fmt::format("fold_batchnorm: batch-norm parameters must have shape ({},), "
-                                   "got {}",
-                                   f, t->defined() ? t->shape().str() : "undefined"));
+      throw ShapeError(
+          fmt::format("fold_batchnorm: batch-norm parameters must have shape ({},), "
+                      "got {}",
+                      f, t->defined() ? t->shape().str() : "undefined"));
     }
   }
   if (b.defined() && b.shape() != Shape{f}) {
-    throw ShapeError(fmt::format("fold_batchnorm: bias has shape {}, expected ({},)",
-                                 b.shape().str(), f));
+    throw ShapeError(
+        fmt::format("fold_batchnorm: bias has shape {}, expected ({},)", b.shape().str(), f));
   }
   const Tensor wp = plain(w), bp = plain(b), gp = plain(gamma), betap = plain(beta),
                mp = plain(mean), vp = plain(var);

@@ -106,8 +106,8 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& gamma, const T
 }
 
 void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& var, double eps, bool stats_fixed, Tensor& dx,
-                        Tensor& dgamma, Tensor& dbeta) {
+                        const Tensor& var, double eps, bool stats_fixed, Tensor& dx, Tensor& dgamma,
+                        Tensor& dbeta) {
   if (!use_ref()) {
     return onednn::batchnorm_backward(dy, x, gamma, mean, var, eps, stats_fixed, dx, dgamma, dbeta);
   }
@@ -163,8 +163,8 @@ Tensor add(const std::vector<Tensor>& xs) {
   for (const Tensor& x : xs) {
     expect_f32(x, "add", "input");
     if (x.shape() != xs[0].shape()) {
-      throw ShapeError(fmt::format("add: shapes {} and {} differ", xs[0].shape().str(),
-                                   x.shape().str()));
+      throw ShapeError(
+          fmt::format("add: shapes {} and {} differ", xs[0].shape().str(), x.shape().str()));
     }
   }
   if (!use_ref()) return onednn::add(xs);

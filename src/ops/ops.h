@@ -68,12 +68,12 @@ int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dilation, int6
 std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t stride, int64_t dilation);
 
 struct ConvGeom {
-  int64_t n = 0, h = 0, w = 0, c = 0;     // input  (N, H, W, C)
-  int64_t kh = 0, kw = 0, f = 0;          // kernel (KH, KW, C, F)
-  int64_t sh = 1, sw = 1;                 // strides
-  int64_t dh = 1, dw = 1;                 // dilation (1 = none)
-  Pad2 pad;                               // explicit padding
-  int64_t oh = 0, ow = 0;                 // output (N, OH, OW, F)
+  int64_t n = 0, h = 0, w = 0, c = 0;  // input  (N, H, W, C)
+  int64_t kh = 0, kw = 0, f = 0;       // kernel (KH, KW, C, F)
+  int64_t sh = 1, sw = 1;              // strides
+  int64_t dh = 1, dw = 1;              // dilation (1 = none)
+  Pad2 pad;                            // explicit padding
+  int64_t oh = 0, ow = 0;              // output (N, OH, OW, F)
   // Fills oh/ow from the rest.
   void finish();
   std::string str() const;
@@ -114,8 +114,8 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& gamma, const T
 // Backward of the training form (statistics depend on x): dx, dgamma, dbeta.
 // With `stats_fixed` the statistics are treated as constants (backward of the inference form).
 void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& var, double eps, bool stats_fixed, Tensor& dx,
-                        Tensor& dgamma, Tensor& dbeta);
+                        const Tensor& var, double eps, bool stats_fixed, Tensor& dx, Tensor& dgamma,
+                        Tensor& dbeta);
 
 // Element-wise activations. Backward uses x for Relu/Linear and y for Sigmoid/Tanh; pass both.
 Tensor eltwise_forward(Eltwise e, const Tensor& x);

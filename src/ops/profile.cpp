@@ -47,7 +47,8 @@ std::vector<Entry> totals() {
     std::lock_guard lock(t.mu);
     for (const auto& [name, e] : t.by_name) v.push_back(e);
   }
-  std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.seconds > b.seconds; });
+  std::sort(v.begin(), v.end(),
+            [](const Entry& a, const Entry& b) { return a.seconds > b.seconds; });
   return v;
 }
 

@@ -25,9 +25,7 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-bool is_terminal(std::ostream* out) {
-  return out == &std::cout && ::isatty(::fileno(stdout));
-}
+bool is_terminal(std::ostream* out) { return out == &std::cout && ::isatty(::fileno(stdout)); }
 
 // Metric key order as Keras prints it: loss, then metrics, then the validation counterparts.
 std::vector<std::string> key_order(const Model::TrainState& st, bool with_val) {
@@ -59,9 +57,10 @@ void Model::compile(CompileOptions o) {
     } else if (m == "top_k_categorical_accuracy" || m == "top5") {
       st->top_k = true;
     } else {
-      throw ConfigError(fmt::format("model '{}': unknown metric '{}' (accuracy, "
-                                    "top_k_categorical_accuracy)",
-                                    name_, m));
+      throw ConfigError(
+          fmt::format("model '{}': unknown metric '{}' (accuracy, "
+                      "top_k_categorical_accuracy)",
+                      name_, m));
     }
   }
   if (output_steps_.size() != 1) {
@@ -156,7 +155,8 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
 Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
   if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before evaluate", name_));
   data.validate();
-  if (o.batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
+  if (o.batch_size < 1)
+    throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
   std::ostream* out = o.out ? o.out : &std::cout;
   BatchLoader loader(data, o.batch_size, o.preprocess, AugmentOptions{}, 0, 1);
   loader.start_epoch(iota_order(data.size()), 0);
@@ -186,8 +186,10 @@ Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
 }
 
 Tensor Model::predict(const Tensor& x, int64_t batch_size) {
-  if (batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
-  if (!x.defined() || x.rank() < 1) throw ShapeError(fmt::format("model '{}': predict needs a batch", name_));
+  if (batch_size < 1)
+    throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
+  if (!x.defined() || x.rank() < 1)
+    throw ShapeError(fmt::format("model '{}': predict needs a batch", name_));
   const int64_t n = x.shape()[0];
   const Tensor xf = ops::plain(x).to_f32();
   const int64_t per = n > 0 ? xf.numel() / n : 0;
@@ -212,9 +214,11 @@ Tensor Model::predict(const Tensor& x, int64_t batch_size) {
 
 History Model::fit(const Dataset& train, const FitOptions& o) {
   if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before fit", name_));
-  if (o.batch_size < 1) throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
+  if (o.batch_size < 1)
+    throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
   if (o.validation_split < 0 || o.validation_split >= 1) {
-    throw ConfigError(fmt::format("validation_split must be in [0, 1), got {}", o.validation_split));
+    throw ConfigError(
+        fmt::format("validation_split must be in [0, 1), got {}", o.validation_split));
   }
   train.validate();
   TrainState& st = *train_;
@@ -222,9 +226,10 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   std::unique_ptr<dist::detail::DataParallel> dp;
   if (dist::active()) {
     if (o.batch_size < dist::size()) {
-      throw ConfigError(fmt::format("fit: the global batch size {} is smaller than the number of "
-                                    "ranks {}; every rank needs at least one sample per batch",
-                                    o.batch_size, dist::size()));
+      throw ConfigError(
+          fmt::format("fit: the global batch size {} is smaller than the number of "
+                      "ranks {}; every rank needs at least one sample per batch",
+                      o.batch_size, dist::size()));
     }
     dp = std::make_unique<dist::detail::DataParallel>(*this, o.sync_bn);
     dp->broadcast_parameters();
@@ -317,7 +322,8 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     std::vector<int64_t> global_sizes;  // data-parallel: the global size of every batch
     if (dp) idx = dp->shard_order(idx, o.batch_size, global_sizes);
     loader.start_epoch(std::move(idx), epoch);
-    const int64_t steps = dp ? static_cast<int64_t>(global_sizes.size()) : loader.batches_in_epoch();
+    const int64_t steps =
+        dp ? static_cast<int64_t>(global_sizes.size()) : loader.batches_in_epoch();
     if (verbose > 0) {
       *out << "Epoch " << epoch + 1 << "/" << o.epochs << "\n";
       out->flush();
@@ -331,8 +337,8 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     Batch b;
     while (loader.next(b)) {
       int64_t n = b.x.shape()[0];
-      const double loss = dp ? dp_step(b, global_sizes.at(step), sums, n)
-                             : train_step(b.x, b.y, &sums);
+      const double loss =
+          dp ? dp_step(b, global_sizes.at(step), sums, n) : train_step(b.x, b.y, &sums);
       loss_sum += loss * n;
       seen += n;
       ++step;
@@ -352,11 +358,13 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     const double elapsed = seconds_since(t0);
     if (dp) dp->average_buffers();  // per-rank BN moving statistics -> one model on every rank
     if (o.update_bn && !ctx.stop_training) {
-      update_bn(*this, train_part, {.batch_size = o.batch_size, .preprocess = o.preprocess,
-                                    .data_workers = o.data_workers});
+      update_bn(
+          *this, train_part,
+          {.batch_size = o.batch_size, .preprocess = o.preprocess, .data_workers = o.data_workers});
     }
     if (val != nullptr && !ctx.stop_training) {
-      Logs v = evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
+      Logs v =
+          evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
       for (const auto& [k, x] : v) logs["val_" + k] = x;
     }
     if (verbose == 1) {
@@ -368,8 +376,9 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       for (const std::string& k : order) {
         if (logs.count(k)) line += fmt::format(" - {}: {}", k, format_metric(logs.at(k)));
       }
-      *out << line << fmt::format(" - {:.0f}s/epoch - {:.0f}ms/step\n", elapsed,
-                                  1000 * elapsed / std::max<int64_t>(step, 1));
+      *out << line
+           << fmt::format(" - {:.0f}s/epoch - {:.0f}ms/step\n", elapsed,
+                          1000 * elapsed / std::max<int64_t>(step, 1));
       out->flush();
     }
     logs["lr"] = st.optimizer->learning_rate();
@@ -403,19 +412,27 @@ Dataset arrays_to_dataset(const Tensor& x, const Tensor& y, int64_t classes) {
       int64_t hot = -1, ones = 0;
       for (int64_t j = 0; j < c; ++j) {
         const float v = y.f32()[i * c + j];
-        if (v == 1.0f) { hot = j; ++ones; } else if (v != 0.0f) { ones = -1; break; }
+        if (v == 1.0f) {
+          hot = j;
+          ++ones;
+        } else if (v != 0.0f) {
+          ones = -1;
+          break;
+        }
       }
       if (ones != 1) {
-        throw ConfigError(fmt::format("fit/evaluate: row {} of y is not one-hot; soft labels are "
-                                      "not supported here",
-                                      i));
+        throw ConfigError(
+            fmt::format("fit/evaluate: row {} of y is not one-hot; soft labels are "
+                        "not supported here",
+                        i));
       }
       d.y.data<int64_t>()[i] = hot;
     }
   } else {
-    throw ShapeError(fmt::format("fit/evaluate: y must be (N,) int64 labels or (N, C) float32 "
-                                 "one-hot rows, got {} {}",
-                                 dtype_name(y.dtype()), y.shape().str()));
+    throw ShapeError(
+        fmt::format("fit/evaluate: y must be (N,) int64 labels or (N, C) float32 "
+                    "one-hot rows, got {} {}",
+                    dtype_name(y.dtype()), y.shape().str()));
   }
   return d;
 }

@@ -1,8 +1,8 @@
 // The `resnet` binary: help on every subcommand, version, exit codes, errors on stderr.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "support/process.h"
@@ -131,9 +131,11 @@ TEST(Cli, TrainSaveEvaluatePredictRoundTrip) {
   const std::string dir = ::testing::TempDir() + "resnet_cli_roundtrip";
   ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
   const std::string model = dir + "/m.rnw";
-  CliRun t = run("train --dataset fashion-mnist --model resnet20 --limit 256 --epochs 1 "
-                 "--batch-size 64 --seed 2 --out " + model + " --history " + dir + "/h",
-                 false);
+  CliRun t =
+      run("train --dataset fashion-mnist --model resnet20 --limit 256 --epochs 1 "
+          "--batch-size 64 --seed 2 --out " +
+              model + " --history " + dir + "/h",
+          false);
   ASSERT_EQ(t.code, 0) << t.out;
   EXPECT_NE(t.out.find("Epoch 1/1\n4/4 [==============================]"), std::string::npos)
       << t.out;

@@ -42,8 +42,8 @@ fs::path scratch_dir(const std::string& name) {
 CliResult run(const std::string& args) {
   static const fs::path dir = scratch_dir("io");
   const fs::path out = dir / "stdout", err = dir / "stderr";
-  const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " >" + out.string() +
-                          " 2>" + err.string() + " </dev/null";
+  const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " >" + out.string() + " 2>" +
+                          err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -185,8 +185,10 @@ TEST(CliConventions, EvaluateAndPredictPrintJson) {
   write_idx(dir, "t10k", 20, 2);
   const std::string data = "--dataset mnist --data-dir " + dir.string();
   const std::string model = (dir / "m.h5").string();
-  const CliResult t = run("train " + data + " --model resnet20 --epochs 1 --batch-size 20 --seed 1 "
-                    "--verbose 0 --out " + model);
+  const CliResult t = run("train " + data +
+                          " --model resnet20 --epochs 1 --batch-size 20 --seed 1 "
+                          "--verbose 0 --out " +
+                          model);
   ASSERT_EQ(t.code, 0) << t.out << t.err;
 
   const CliResult text = run("evaluate " + model + " " + data);

@@ -326,7 +326,7 @@ TEST(DataImageFolder, ResizeIsBilinearWithAntialiasingAtAnySizeRatio) {
   ASSERT_EQ(half.shape(), (Shape{1, 2, 4, 3}));
   const int want_x[] = {7, 25, 45, 63};
   for (int x = 0; x < 4; ++x) EXPECT_EQ(half.data<uint8_t>()[x * 3], want_x[x]) << x;
-  EXPECT_EQ(half.data<uint8_t>()[1], 7);           // rows: the same weights on 0, 10, 20, 30
+  EXPECT_EQ(half.data<uint8_t>()[1], 7);  // rows: the same weights on 0, 10, 20, 30
   EXPECT_EQ(half.data<uint8_t>()[4 * 3 + 1], 23);
   // Enlarging interpolates: output x=1 of 16 has center 0.75 in input pixels (half-pixel
   // convention), between inputs 0 (0) and 1 (10) with weights 0.75/0.25 -> 2.5 -> 3 (rounded).

@@ -45,13 +45,15 @@ Model build(const std::string& bn) {
     return bn == "none" ? x : BatchNormalization({.momentum = 0.9, .name = name})(x);
   };
   SymTensor in = Input({8, 8, 3});
-  SymTensor x = Conv2D({.filters = 8, .kernel = {3, 3}, .padding = Padding::Same, .name = "c1"})(in);
+  SymTensor x =
+      Conv2D({.filters = 8, .kernel = {3, 3}, .padding = Padding::Same, .name = "c1"})(in);
   x = ReLU()(norm(x, "bn1"));
   SymTensor y = Conv2D({.filters = 8, .kernel = {3, 3}, .padding = Padding::Same, .name = "c2"})(x);
   y = norm(y, "bn2");
   x = ReLU()(Add()({x, y}));
-  x = Conv2D({.filters = 16, .kernel = {3, 3}, .strides = {2, 2}, .padding = Padding::Same,
-              .name = "c3"})(x);
+  x = Conv2D(
+      {.filters = 16, .kernel = {3, 3}, .strides = {2, 2}, .padding = Padding::Same, .name = "c3"})(
+      x);
   x = ReLU()(norm(x, "bn3"));
   x = GlobalAveragePooling2D()(x);
   x = Dense({.units = 4, .activation = "softmax", .name = "fc"})(x);
@@ -71,8 +73,8 @@ Dataset synthetic(int64_t n) {
     d.y.data<int64_t>()[i] = label;
     for (int64_t k = 0; k < 8 * 8 * 3; ++k) {
       const double noise = static_cast<double>(rng.below(1000)) / 1000.0 - 0.5;
-      d.x.f32()[i * 192 + k] = static_cast<float>(noise + (k % 3 == label % 3 ? 0.5 : 0.0) +
-                                                  (label >= 3 ? 0.3 : 0.0));
+      d.x.f32()[i * 192 + k] =
+          static_cast<float>(noise + (k % 3 == label % 3 ? 0.5 : 0.0) + (label >= 3 ? 0.3 : 0.0));
     }
   }
   return d;
@@ -127,9 +129,9 @@ int train(const Args& a) {
   const std::vector<uint64_t> all = dist::all_gather(hash_params(model));
   for (size_t r = 1; r < all.size(); ++r) {
     if (all[r] != all[0]) {
-      std::fprintf(stderr, "dist_driver: parameters differ: rank 0 hash %016llx, rank %zu %016llx\n",
-                   static_cast<unsigned long long>(all[0]), r,
-                   static_cast<unsigned long long>(all[r]));
+      std::fprintf(
+          stderr, "dist_driver: parameters differ: rank 0 hash %016llx, rank %zu %016llx\n",
+          static_cast<unsigned long long>(all[0]), r, static_cast<unsigned long long>(all[r]));
       return 1;
     }
   }
@@ -166,7 +168,8 @@ std::map<std::string, std::vector<double>> read_params(const std::string& path) 
 int compare(const std::string& a, const std::string& b, double tol) {
   auto pa = read_params(a), pb = read_params(b);
   if (pa.size() != pb.size() || pa.empty()) {
-    std::fprintf(stderr, "dist_driver: %s and %s hold different parameter sets\n", a.c_str(), b.c_str());
+    std::fprintf(stderr, "dist_driver: %s and %s hold different parameter sets\n", a.c_str(),
+                 b.c_str());
     return 1;
   }
   double worst = 0;
@@ -203,16 +206,25 @@ int main(int argc, char** argv) {
       for (size_t i = 1; i + 1 < args.size(); i += 2) {
         const std::string& k = args[i];
         const std::string& v = args[i + 1];
-        if (k == "--bn") a.bn = v;
-        else if (k == "--batch") a.batch = std::stoll(v);
-        else if (k == "--samples") a.samples = std::stoll(v);
-        else if (k == "--epochs") a.epochs = std::stoi(v);
-        else if (k == "--params") a.params = v;
-        else if (k == "--save") a.save = v;
-        else if (k == "--resume") a.resume = v;
-        else throw ConfigError("dist_driver: unknown option " + k);
+        if (k == "--bn")
+          a.bn = v;
+        else if (k == "--batch")
+          a.batch = std::stoll(v);
+        else if (k == "--samples")
+          a.samples = std::stoll(v);
+        else if (k == "--epochs")
+          a.epochs = std::stoi(v);
+        else if (k == "--params")
+          a.params = v;
+        else if (k == "--save")
+          a.save = v;
+        else if (k == "--resume")
+          a.resume = v;
+        else
+          throw ConfigError("dist_driver: unknown option " + k);
       }
-      if (a.bn != "none" && a.bn != "local" && a.bn != "sync") throw ConfigError("--bn none|local|sync");
+      if (a.bn != "none" && a.bn != "local" && a.bn != "sync")
+        throw ConfigError("--bn none|local|sync");
       rc = train(a);
     } else {
       std::fprintf(stderr, "usage: dist_driver train [options] | compare A B TOL\n");

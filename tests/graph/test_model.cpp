@@ -27,10 +27,11 @@ TEST(Graph, ConvolutionalBlockLayerOrderMatchesKerasSummary) {
   SymTensor out = convolutional_block(in, 3, {64, 64, 256}, 2, "a", 1);
   Model m(in, out, "block");
   // KERAS.md §1: the order model.summary() prints for a convolutional block.
-  const std::vector<std::string> expected = {
-      "input_1",       "res2a_branch2a", "bn2a_branch2a", "activation",    "res2a_branch2b",
-      "bn2a_branch2b", "activation_1",   "res2a_branch2c", "res2a_branch1", "bn2a_branch2c",
-      "bn2a_branch1",  "add",            "activation_2"};
+  const std::vector<std::string> expected = {"input_1",       "res2a_branch2a", "bn2a_branch2a",
+                                             "activation",    "res2a_branch2b", "bn2a_branch2b",
+                                             "activation_1",  "res2a_branch2c", "res2a_branch1",
+                                             "bn2a_branch2c", "bn2a_branch1",   "add",
+                                             "activation_2"};
   EXPECT_EQ(layer_names(m), expected);
   EXPECT_EQ(m.inbound(m.layer("add")), (std::vector<std::string>{"bn2a_branch2c", "bn2a_branch1"}));
   EXPECT_EQ(m.output_shapes()[0], (Shape{15, 15, 256}));
@@ -134,7 +135,8 @@ TEST(Graph, ShortcutGradientsAreSummedAndMatchFiniteDifferences) {
     const double lm = loss(x);
     k.value.f32()[i] = saved;
     const double num = (lp - lm) / (2 * eps);
-    EXPECT_NEAR(analytic.f32()[i], num, 2e-3 * std::max(1.0, std::abs(num))) << "kernel[" << i << "]";
+    EXPECT_NEAR(analytic.f32()[i], num, 2e-3 * std::max(1.0, std::abs(num)))
+        << "kernel[" << i << "]";
   }
 }
 

@@ -63,16 +63,25 @@ Graph conv_bn_relu(const Fixture& fx, int64_t k, int64_t stride, Padding padding
 // -> BN.
 SymTensor main_path(SymTensor x, const std::string& base, int64_t f, const int64_t filters[3],
                     int64_t s) {
-  x = Conv2D({.filters = filters[0], .kernel = {1, 1}, .strides = {s, s},
-              .padding = Padding::Valid, .name = "res" + base + "2a"})(x);
+  x = Conv2D({.filters = filters[0],
+              .kernel = {1, 1},
+              .strides = {s, s},
+              .padding = Padding::Valid,
+              .name = "res" + base + "2a"})(x);
   x = BatchNormalization(bn_options("bn" + base + "2a"))(x);
   x = Activation("relu", "relu" + base + "2a")(x);
-  x = Conv2D({.filters = filters[1], .kernel = {f, f}, .strides = {1, 1},
-              .padding = Padding::Same, .name = "res" + base + "2b"})(x);
+  x = Conv2D({.filters = filters[1],
+              .kernel = {f, f},
+              .strides = {1, 1},
+              .padding = Padding::Same,
+              .name = "res" + base + "2b"})(x);
   x = BatchNormalization(bn_options("bn" + base + "2b"))(x);
   x = Activation("relu", "relu" + base + "2b")(x);
-  x = Conv2D({.filters = filters[2], .kernel = {1, 1}, .strides = {1, 1},
-              .padding = Padding::Valid, .name = "res" + base + "2c"})(x);
+  x = Conv2D({.filters = filters[2],
+              .kernel = {1, 1},
+              .strides = {1, 1},
+              .padding = Padding::Valid,
+              .name = "res" + base + "2c"})(x);
   x = BatchNormalization(bn_options("bn" + base + "2c"))(x);
   return x;
 }
@@ -108,8 +117,11 @@ Graph convolutional_block(const Fixture& fx) {
   block_filters(fx, base, filters);
   auto in = Input(per_sample(fx.at("input")), "input_1");
   auto x = main_path(in, base, 3, filters, s);
-  auto sc = Conv2D({.filters = filters[2], .kernel = {1, 1}, .strides = {s, s},
-                    .padding = Padding::Valid, .name = "res" + base + "1"})(in);
+  auto sc = Conv2D({.filters = filters[2],
+                    .kernel = {1, 1},
+                    .strides = {s, s},
+                    .padding = Padding::Valid,
+                    .name = "res" + base + "1"})(in);
   sc = BatchNormalization(bn_options("bn" + base + "1"))(sc);
   x = Add({.name = "add"})({x, sc});
   x = Activation("relu", "relu2a_out")(x);
@@ -181,11 +193,10 @@ std::vector<Case> cases() {
     out.push_back({"identity_block", "identity_block", identity_block, b});
     out.push_back({"identity_block_wide", "identity_block_wide", identity_block, b});
     out.push_back({"convolutional_block", "convolutional_block", convolutional_block, b});
-    out.push_back(
-        {"convolutional_block_wide", "convolutional_block_wide", convolutional_block, b});
+    out.push_back({"convolutional_block_wide", "convolutional_block_wide", convolutional_block, b});
     out.push_back({"zoo_identity_block", "identity_block", zoo_identity_block, b});
-    out.push_back({"zoo_convolutional_block_wide", "convolutional_block_wide",
-                   zoo_convolutional_block, b});
+    out.push_back(
+        {"zoo_convolutional_block_wide", "convolutional_block_wide", zoo_convolutional_block, b});
   }
   return out;
 }
@@ -271,9 +282,8 @@ TEST_P(PyTorchFixtureTest, Training) {
                          ctx_ + " " + b + "/grad_beta"));
     EXPECT_TRUE(AllClose(l.param("moving_mean").value, fx_.at(b + "/moving_mean_after"), kTol,
                          ctx_ + " " + b + "/moving_mean after the training forward"));
-    EXPECT_TRUE(AllClose(l.param("moving_variance").value,
-                         fx_.at(b + "/moving_variance_after"), kTol,
-                         ctx_ + " " + b + "/moving_variance after the training forward"));
+    EXPECT_TRUE(AllClose(l.param("moving_variance").value, fx_.at(b + "/moving_variance_after"),
+                         kTol, ctx_ + " " + b + "/moving_variance after the training forward"));
   }
 }
 
@@ -332,9 +342,9 @@ class PyTorchFixtureFile : public ::testing::Test {
 };
 
 TEST_F(PyTorchFixtureFile, EveryFixtureHasItsTensors) {
-  for (const char* name : {"conv_bn_relu", "conv_bn_relu_s2_valid", "identity_block",
-                           "identity_block_wide", "convolutional_block",
-                           "convolutional_block_wide"}) {
+  for (const char* name :
+       {"conv_bn_relu", "conv_bn_relu_s2_valid", "identity_block", "identity_block_wide",
+        "convolutional_block", "convolutional_block_wide"}) {
     Fixture fx = load_fixture(name);
     for (const char* t : {"input", "dy", "output", "grad_input", "inference/output",
                           "inference/grad_input", "inference_after_training/output"}) {

@@ -48,9 +48,9 @@ class EnvVar {
 
 fs::path temp_dir() {
   static int counter = 0;
-  const fs::path d = fs::temp_directory_path() /
-                     ("resnet_h5_hostile_" + std::to_string(::getpid()) + "_" +
-                      std::to_string(counter++));
+  const fs::path d =
+      fs::temp_directory_path() /
+      ("resnet_h5_hostile_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::create_directories(d);
   return d;
 }
@@ -98,9 +98,8 @@ void expect_every_model_loader_refuses(const std::string& path, const std::strin
       {"load_model", [&] { (void)load_model(path, true); }},
       {"load_keras_model", [&] { (void)load_keras_model(path); }},
       {"read_model_attributes", [&] { (void)read_model_attributes(path); }},
-      {"load_weights", [&] {
-         (void)load_weights(target, path, {.by_name = true, .skip_mismatch = true});
-       }},
+      {"load_weights",
+       [&] { (void)load_weights(target, path, {.by_name = true, .skip_mismatch = true}); }},
   };
   for (const auto& [name, load] : loaders) {
     const std::string msg = io_error(load);
@@ -144,8 +143,9 @@ TEST(H5Hostile, FuzzerHangFileTimesOutWithIoError) {
   const fs::path dir = temp_dir();
   const std::string path = (dir / "hang.h5").string();
   fs::copy_file(crash_fixture("keras_model_heap_hang.h5"), path);
-  expect_every_model_loader_refuses(path, "corrupt HDF5 file: the HDF5 library did not finish "
-                                          "within 1 s");
+  expect_every_model_loader_refuses(path,
+                                    "corrupt HDF5 file: the HDF5 library did not finish "
+                                    "within 1 s");
   fs::remove_all(dir);
 }
 

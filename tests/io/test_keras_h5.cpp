@@ -22,10 +22,10 @@ std::string keras_dir() {
 
 std::string resnet8_path() { return keras_dir() + "/resnet8_cifar10_keras2.4.h5"; }
 
-#define SKIP_WITHOUT_RESNET8()                                                               \
-  if (!std::filesystem::exists(resnet8_path())) {                                           \
-    GTEST_SKIP() << "Keras test file " << resnet8_path()                                    \
-                 << " is absent (set RESNET_KERAS_DIR to the folder holding it)";            \
+#define SKIP_WITHOUT_RESNET8()                                                    \
+  if (!std::filesystem::exists(resnet8_path())) {                                 \
+    GTEST_SKIP() << "Keras test file " << resnet8_path()                          \
+                 << " is absent (set RESNET_KERAS_DIR to the folder holding it)"; \
   }
 
 TEST(KerasH5, LoadsResNet8Structure) {

@@ -1,19 +1,19 @@
 // Keras .h5 model and weights files: save -> load round trips, the HDF5 tree against a real
 // Keras 2.4 file, optimizer state, load_weights by topology / by name / skip_mismatch, Keras 3
 // style files, transfer learning, corrupted files and interrupted saves.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -190,8 +190,8 @@ TEST(KerasSave, ResumeFitFromH5ContinuesWithTheSameLosses) {
                .loss = "sparse_categorical_crossentropy"});
     return m;
   };
-  FitOptions two{.epochs = 2, .batch_size = 32, .out = &out, .augment = {.horizontal_flip = true},
-                 .seed = 4};
+  FitOptions two{
+      .epochs = 2, .batch_size = 32, .out = &out, .augment = {.horizontal_flip = true}, .seed = 4};
   Model straight = fresh();
   const std::vector<double> expected = straight.fit(d, two).values["loss"];
 
@@ -580,10 +580,9 @@ TEST(KerasSave, FineTuningKeepsFrozenWeightsAndStatisticsBitIdentical) {
   }
   ASSERT_FALSE(frozen.empty());
   // Loaded by name from the full model file.
-  EXPECT_TRUE(same_bits(ft.layer(frozen[0].first.substr(0, frozen[0].first.find('/')))
-                            .params()[0].value,
-                        donor20.layer(frozen[0].first.substr(0, frozen[0].first.find('/')))
-                            .params()[0].value));
+  EXPECT_TRUE(same_bits(
+      ft.layer(frozen[0].first.substr(0, frozen[0].first.find('/'))).params()[0].value,
+      donor20.layer(frozen[0].first.substr(0, frozen[0].first.find('/'))).params()[0].value));
   ft.compile({.optimizer = Adam({.common = {.learning_rate = 0.01}}),
               .loss = "sparse_categorical_crossentropy"});
   const Tensor x = testing::random_tensor({8, 12, 12, 3}, 9, 0.0f, 1.0f);
@@ -609,7 +608,9 @@ TEST(KerasSave, FineTuningKeepsFrozenWeightsAndStatisticsBitIdentical) {
   const std::string wrong = tmp("wrong_base.h5");
   save_weights(other, wrong);
   try {
-    transfer_model({.base_model = "resnet20", .input_shape = {12, 12, 3}, .classes = 3,
+    transfer_model({.base_model = "resnet20",
+                    .input_shape = {12, 12, 3},
+                    .classes = 3,
                     .weights_path = wrong});
     FAIL() << "expected IoError";
   } catch (const IoError& e) {

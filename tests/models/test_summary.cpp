@@ -44,7 +44,8 @@ std::string xml_error(const std::string& text) {
       open.pop_back();
       continue;
     }
-    if (std::count(tag.begin(), tag.end(), '"') % 2 != 0) return "unbalanced quotes in <" + tag + ">";
+    if (std::count(tag.begin(), tag.end(), '"') % 2 != 0)
+      return "unbalanced quotes in <" + tag + ">";
     if (tag.back() == '/') continue;
     open.push_back(tag.substr(0, tag.find_first_of(" \t\n")));
   }
@@ -80,16 +81,15 @@ TEST(Summary, TutorialResNet50HeaderRowsAndTotals) {
   const std::string expected_head =
       "Model: \"ResNet50\"\n" + rule + "\n" +
       "Layer (type)                    Output Shape         Param #     Connected to\n" +
-      std::string(98, '=') + "\n" +
-      "input_1 (InputLayer)            [(None, 64, 64, 3)]  0\n" + rule + "\n" +
+      std::string(98, '=') + "\n" + "input_1 (InputLayer)            [(None, 64, 64, 3)]  0\n" +
+      rule + "\n" +
       "zero_padding2d (ZeroPadding2D)  (None, 70, 70, 3)    0           input_1[0][0]\n" + rule +
       "\n" +
       "conv1 (Conv2D)                  (None, 32, 32, 64)   9472        zero_padding2d[0][0]\n" +
       rule + "\n" +
       "bn_conv1 (BatchNormalization)   (None, 32, 32, 64)   256         conv1[0][0]\n" + rule +
-      "\n" +
-      "activation (Activation)         (None, 32, 32, 64)   0           bn_conv1[0][0]\n" + rule +
-      "\n" +
+      "\n" + "activation (Activation)         (None, 32, 32, 64)   0           bn_conv1[0][0]\n" +
+      rule + "\n" +
       "max_pooling2d (MaxPooling2D)    (None, 15, 15, 64)   0           activation[0][0]\n" + rule +
       "\n" +
       "res2a_branch2a (Conv2D)         (None, 15, 15, 64)   4160        max_pooling2d[0][0]\n" +
@@ -119,15 +119,13 @@ TEST(Summary, ChainUsesTheSequentialForm) {
   SymTensor in = Input({4});
   SymTensor x = Dense({.units = 2})(in);
   Model m(in, x, "chain");
-  const std::string expected = "Model: \"chain\"\n" + std::string(65, '_') + "\n" +
-                               "Layer (type)                 Output Shape              Param #\n" +
-                               std::string(65, '=') + "\n" +
-                               "input_1 (InputLayer)         [(None, 4)]               0\n" +
-                               std::string(65, '_') + "\n" +
-                               "dense (Dense)                (None, 2)                 10\n" +
-                               std::string(65, '=') + "\n" +
-                               "Total params: 10\nTrainable params: 10\nNon-trainable params: 0\n" +
-                               std::string(65, '_') + "\n";
+  const std::string expected =
+      "Model: \"chain\"\n" + std::string(65, '_') + "\n" +
+      "Layer (type)                 Output Shape              Param #\n" + std::string(65, '=') +
+      "\n" + "input_1 (InputLayer)         [(None, 4)]               0\n" + std::string(65, '_') +
+      "\n" + "dense (Dense)                (None, 2)                 10\n" + std::string(65, '=') +
+      "\n" + "Total params: 10\nTrainable params: 10\nNon-trainable params: 0\n" +
+      std::string(65, '_') + "\n";
   EXPECT_EQ(m.summary(), expected);
 }
 

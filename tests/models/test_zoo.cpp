@@ -61,8 +61,8 @@ TEST(Zoo, BasicBlockResNetsMatchTorchvisionCounts) {
 TEST(Zoo, CifarResNetCounts) {
   // He et al. 2015 report about 0.27M, 0.46M, 0.66M, 0.85M, 1.7M and 19.4M parameters (option A,
   // parameter-free shortcuts); the projection shortcuts used here (option B) add a few thousand.
-  const std::vector<std::pair<int, double>> paper = {
-      {20, 0.27e6}, {32, 0.46e6}, {44, 0.66e6}, {56, 0.85e6}, {110, 1.7e6}, {1202, 19.4e6}};
+  const std::vector<std::pair<int, double>> paper = {{20, 0.27e6}, {32, 0.46e6}, {44, 0.66e6},
+                                                     {56, 0.85e6}, {110, 1.7e6}, {1202, 19.4e6}};
   // Computed by hand: conv1 + BN, per-stage blocks, projections, the Dense head.
   const std::vector<int64_t> exact = {272474, 466906, 661338, 855770, 1730714, 19424026};
   for (size_t i = 0; i < paper.size(); ++i) {

@@ -25,7 +25,7 @@ const char* kTiny = "--model resnet20 --input-shape 16,16,3 --classes 3 --batch 
 
 TEST(BenchCli, TrainJsonWithProfile) {
   const CliRun r = run_cli(std::string("bench ") + kTiny +
-                        " --mode train --steps 2 --warmup 1 --json --profile");
+                           " --mode train --steps 2 --warmup 1 --json --profile");
   ASSERT_EQ(r.status, 0) << r.out;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   for (const char* key : {"img_per_s", "ms_per_step", "gflop_per_s", "percent_of_peak",
@@ -48,15 +48,15 @@ TEST(BenchCli, TrainJsonWithProfile) {
 }
 
 TEST(BenchCli, InferenceFusedAndUnfused) {
-  const CliRun fused =
-      run_cli(std::string("bench ") + kTiny + " --mode infer --steps 2 --warmup 1 --json --profile");
+  const CliRun fused = run_cli(std::string("bench ") + kTiny +
+                               " --mode infer --steps 2 --warmup 1 --json --profile");
   ASSERT_EQ(fused.status, 0) << fused.out;
   const nlohmann::json jf = nlohmann::json::parse(fused.out);
   EXPECT_TRUE(jf["fused_inference"].get<bool>());
   EXPECT_TRUE(jf["profile_ms_per_step_by_kind"].contains("conv fwd (fused BN/add/ReLU, inference)"))
       << jf["profile_ms_per_step_by_kind"].dump();
   const CliRun plain = run_cli(std::string("bench ") + kTiny +
-                            " --mode infer --steps 2 --warmup 1 --json --profile --no-fuse");
+                               " --mode infer --steps 2 --warmup 1 --json --profile --no-fuse");
   ASSERT_EQ(plain.status, 0) << plain.out;
   const nlohmann::json jp = nlohmann::json::parse(plain.out);
   EXPECT_FALSE(jp["fused_inference"].get<bool>());
@@ -88,10 +88,10 @@ TEST(BenchCli, RecomputeModes) {
     ASSERT_EQ(r.status, 0) << flag << ": " << r.out;
     EXPECT_EQ(nlohmann::json::parse(r.out)["recompute"].get<std::string>(), mode) << flag;
   }
-  EXPECT_NE(run_cli(std::string("bench ") + kTiny +
-                    " --mode train --steps 1 --recompute --no-recompute")
-                .status,
-            0);
+  EXPECT_NE(
+      run_cli(std::string("bench ") + kTiny + " --mode train --steps 1 --recompute --no-recompute")
+          .status,
+      0);
 }
 
 }  // namespace

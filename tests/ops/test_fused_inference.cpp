@@ -48,7 +48,6 @@ ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, int64_
   return g;
 }
 
-
 // relu?(conv(x, w, b) + r?) on the reference backend, unfused (r undefined: no residual).
 Tensor reference_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g,
                        const Tensor& r, bool relu) {
@@ -61,8 +60,8 @@ Tensor reference_fused(const Tensor& x, const Tensor& w, const Tensor& b, const 
 
 TEST(FusedConv, OneDnnMatchesUnfusedReference) {
   const std::vector<ConvGeom> geoms = {
-      conv_geom(2, 7, 7, 3, 3, 5, 1, true),   conv_geom(1, 8, 8, 16, 1, 32, 1, false),
-      conv_geom(2, 9, 9, 8, 3, 16, 2, true),  conv_geom(3, 15, 15, 64, 1, 256, 1, false),
+      conv_geom(2, 7, 7, 3, 3, 5, 1, true),     conv_geom(1, 8, 8, 16, 1, 32, 1, false),
+      conv_geom(2, 9, 9, 8, 3, 16, 2, true),    conv_geom(3, 15, 15, 64, 1, 256, 1, false),
       conv_geom(2, 4, 4, 256, 3, 256, 1, true), conv_geom(1, 5, 6, 7, 1, 9, 2, false)};
   int seed = 1;
   for (const ConvGeom& g : geoms) {
@@ -109,8 +108,8 @@ TEST(FusedConv, ResidualLayoutsAndReuse) {
   // layout) and the output of the same fused primitive (its own output layout).
   const Tensor x2 = random_tensor({g.n, g.h, g.w, g.c}, 14);
   const Tensor r0 = random_tensor({g.n, g.oh, g.ow, g.f}, 15);
-  for (const Tensor& r : {conv2d_forward(x2, w, Tensor(), g),
-                          conv2d_forward_fused(x2, w, b, g, r0, true, false)}) {
+  for (const Tensor& r :
+       {conv2d_forward(x2, w, Tensor(), g), conv2d_forward_fused(x2, w, b, g, r0, true, false)}) {
     const Tensor r_plain = plain(r).clone();
     const Tensor expected = reference_fused(x, w, b, g, r_plain, true);
     const Tensor copied = plain(conv2d_forward_fused(x, w, b, g, r, true, false));
@@ -186,8 +185,8 @@ TEST(FoldBatchnorm, ConvWithFoldedWeightsEqualsConvThenBatchnorm) {
       const Tensor mean = random_tensor({7}, 26);
       const Tensor var = random_tensor({7}, 27, 0.1f, 3.0f);
       const double eps = 1e-3;
-      const Tensor expected =
-          plain(batchnorm_forward_inference(conv2d_forward(x, w, b, g), gamma, beta, mean, var, eps));
+      const Tensor expected = plain(
+          batchnorm_forward_inference(conv2d_forward(x, w, b, g), gamma, beta, mean, var, eps));
       Tensor wf, bf;
       fold_batchnorm(w, b, gamma, beta, mean, var, eps, wf, bf);
       const uint64_t v = wf.version();
@@ -243,14 +242,19 @@ TEST(SmallConv, MatchesReferenceOnEveryIsa) {
   // N*OH*OW from 1 to 16: a ResNet's last stages at batch 1 (2x2 and 4x4 outputs, 3x3 and 1x1,
   // stride 2) and batch 2, channel counts that are not multiples of the panel width, odd input
   // channels, one output pixel, a column of pixels, 9 and 12 rows (two kernel calls), dilation.
-  const std::vector<ConvGeom> geoms = {
-      conv_geom(1, 2, 2, 64, 3, 64, 1, true),    conv_geom(1, 4, 4, 48, 1, 80, 1, false),
-      conv_geom(1, 4, 4, 40, 3, 32, 1, true),    conv_geom(1, 8, 8, 24, 1, 96, 2, false),
-      conv_geom(2, 2, 2, 24, 1, 20, 1, false),   conv_geom(1, 1, 1, 16, 1, 8, 1, false),
-      conv_geom(1, 3, 3, 7, 3, 9, 1, true),      conv_geom(1, 5, 6, 7, 1, 9, 2, false),
-      conv_geom(1, 4, 4, 16, 3, 70, 2, true),    conv_geom(3, 1, 2, 5, 1, 33, 1, false),
-      conv_geom(1, 7, 1, 5, 3, 17, 1, true),     conv_geom(1, 3, 4, 12, 3, 24, 1, true),
-      dilated(conv_geom(1, 6, 7, 8, 3, 16, 1, false), 2)};
+  const std::vector<ConvGeom> geoms = {conv_geom(1, 2, 2, 64, 3, 64, 1, true),
+                                       conv_geom(1, 4, 4, 48, 1, 80, 1, false),
+                                       conv_geom(1, 4, 4, 40, 3, 32, 1, true),
+                                       conv_geom(1, 8, 8, 24, 1, 96, 2, false),
+                                       conv_geom(2, 2, 2, 24, 1, 20, 1, false),
+                                       conv_geom(1, 1, 1, 16, 1, 8, 1, false),
+                                       conv_geom(1, 3, 3, 7, 3, 9, 1, true),
+                                       conv_geom(1, 5, 6, 7, 1, 9, 2, false),
+                                       conv_geom(1, 4, 4, 16, 3, 70, 2, true),
+                                       conv_geom(3, 1, 2, 5, 1, 33, 1, false),
+                                       conv_geom(1, 7, 1, 5, 3, 17, 1, true),
+                                       conv_geom(1, 3, 4, 12, 3, 24, 1, true),
+                                       dilated(conv_geom(1, 6, 7, 8, 3, 16, 1, false), 2)};
   int seed = 100;
   for (const auto isa : isas) {
     SmallConvIsaScope scope(isa);
@@ -269,8 +273,8 @@ TEST(SmallConv, MatchesReferenceOnEveryIsa) {
         const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
         const Tensor expected = reference_fused(x, w, b, g, r, relu);
         const PreparedConv prepared(w, b, g, with_res, relu);
-        EXPECT_EQ(prepared.kernel(),
-                  std::string("small-conv ") + onednn::small_conv_isa_name(isa)) << ctx;
+        EXPECT_EQ(prepared.kernel(), std::string("small-conv ") + onednn::small_conv_isa_name(isa))
+            << ctx;
         const Tensor r_before = with_res ? r.clone() : Tensor();
         const Tensor y = prepared(x, r, false);
         EXPECT_TRUE(AllClose(y, expected, 1e-5, ctx));
@@ -339,7 +343,8 @@ TEST(SmallConv, NaNInputsGiveWhatOneDnnGives) {
       const Tensor y = PreparedConv(w, b, g, false, relu)(x, Tensor(), false);
       for (int64_t i = 0; i < y.numel(); ++i) {
         const bool nan_expected = !relu && i / 40 == 1;
-        EXPECT_EQ(std::isnan(on_onednn.f32()[i]), nan_expected) << "oneDNN relu=" << relu << " " << i;
+        EXPECT_EQ(std::isnan(on_onednn.f32()[i]), nan_expected)
+            << "oneDNN relu=" << relu << " " << i;
         EXPECT_EQ(std::isnan(y.f32()[i]), nan_expected)
             << onednn::small_conv_isa_name(isa) << " relu=" << relu << " " << i;
         if (!nan_expected) {

@@ -331,9 +331,9 @@ TEST(OneDnnZeroPad, ForwardAndBackwardMatchRef) {
 TEST(OneDnnZeroPad, BlockedInputsStayBlockedAndMatchRef) {
   for (int64_t c : {8, 12, 16, 20, 32}) {
     for (const Pad2 p : {Pad2{1, 1, 1, 1}, Pad2{0, 1, 2, 0}, Pad2{3, 3, 3, 3}}) {
-      const std::string ctx = "zero_pad blocked c=" + std::to_string(c) + " pad=" +
-                              std::to_string(p.top) + "," + std::to_string(p.bottom) + "," +
-                              std::to_string(p.left) + "," + std::to_string(p.right);
+      const std::string ctx = "zero_pad blocked c=" + std::to_string(c) +
+                              " pad=" + std::to_string(p.top) + "," + std::to_string(p.bottom) +
+                              "," + std::to_string(p.left) + "," + std::to_string(p.right);
       BackendScope dnn(Backend::OneDnn);
       // A 1x1 convolution turns plain data into oneDNN's preferred (blocked) layout.
       auto blocked = [&](const Shape& s, uint64_t seed) {

@@ -105,7 +105,8 @@ Fixture read_fixture_file(const std::string& path) {
     for (uint32_t d = 0; d < rank; ++d) {
       dims[d] = cur.get<int64_t>("a dimension");
       if (dims[d] < 0) {
-        throw IoError("fixture file '" + path + "': tensor '" + name + "' has a negative dimension");
+        throw IoError("fixture file '" + path + "': tensor '" + name +
+                      "' has a negative dimension");
       }
       if (dims[d] != 0 && numel > std::numeric_limits<uint64_t>::max() / 4 / dims[d]) {
         throw IoError("fixture file '" + path + "': tensor '" + name + "' is too large");

@@ -54,7 +54,8 @@ TEST(Fit, LastPartialBatchIsUsed) {
   m.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
   auto counter = std::make_shared<CountBatches>();
   std::ostringstream out;
-  m.fit(synthetic(1080, 3, 2), {.epochs = 1, .batch_size = 32, .callbacks = {counter}, .out = &out});
+  m.fit(synthetic(1080, 3, 2),
+        {.epochs = 1, .batch_size = 32, .callbacks = {counter}, .out = &out});
   EXPECT_EQ(counter->batches, 34);  // 1080 / 32 rounded up, as Keras
   EXPECT_NE(out.str().find("Epoch 1/1\n34/34 [==============================]"), std::string::npos)
       << out.str();
@@ -80,8 +81,9 @@ TEST(Fit, SameSeedSameLosses) {
                .loss = "sparse_categorical_crossentropy"});
     std::ostringstream out;
     AugmentOptions aug{.width_shift_range = 0.1, .horizontal_flip = true};
-    return m.fit(synthetic(300, 3, 8),
-                 {.epochs = 2, .batch_size = 16, .out = &out, .augment = aug, .seed = 11})
+    return m
+        .fit(synthetic(300, 3, 8),
+             {.epochs = 2, .batch_size = 16, .out = &out, .augment = aug, .seed = 11})
         .values["loss"];
   };
   EXPECT_EQ(run(), run());
@@ -119,11 +121,12 @@ TEST(Fit, EarlyStoppingStopsAndRestores) {
   m.compile({.optimizer = SGD({.common = {.learning_rate = 1e-9}}),
              .loss = "sparse_categorical_crossentropy"});
   std::ostringstream out;
-  History h = m.fit(synthetic(64, 3, 12),
-                    {.epochs = 20,
-                     .batch_size = 32,
-                     .callbacks = {EarlyStopping({.monitor = "loss", .min_delta = 1.0, .patience = 2})},
-                     .out = &out});
+  History h =
+      m.fit(synthetic(64, 3, 12),
+            {.epochs = 20,
+             .batch_size = 32,
+             .callbacks = {EarlyStopping({.monitor = "loss", .min_delta = 1.0, .patience = 2})},
+             .out = &out});
   EXPECT_EQ(h.epochs.size(), 3u) << out.str();
   EXPECT_NE(out.str().find("Epoch 3: early stopping"), std::string::npos) << out.str();
 }
@@ -148,7 +151,7 @@ TEST(Fit, KerasStyleArraysWithOneHotTargets) {
   Dataset d = synthetic(96, 3, 21);
   Tensor x = d.x.to_f32();
   for (float& v : x.span<float>()) v /= 255.0f;  // X_train = X_train_orig / 255.
-  Tensor y = one_hot(d.y, 3);                     // Y_train = convert_to_one_hot(...)
+  Tensor y = one_hot(d.y, 3);                    // Y_train = convert_to_one_hot(...)
   Model m = small_net(6);
   m.compile({.optimizer = Adam(), .loss = "categorical_crossentropy"});
   std::ostringstream out;

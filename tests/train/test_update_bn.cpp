@@ -104,7 +104,11 @@ TEST(UpdateBn, FitOptionMakesInferenceMatchTheFinalBatchStatistics) {
              .loss = "sparse_categorical_crossentropy"});
   const Dataset d = float_data(6, 6);
   std::ostringstream out;
-  m.fit(d, {.epochs = 1, .batch_size = 6, .verbose = 0, .out = &out, .preprocess = kNone,
+  m.fit(d, {.epochs = 1,
+            .batch_size = 6,
+            .verbose = 0,
+            .out = &out,
+            .preprocess = kNone,
             .update_bn = true});
   const auto [bm, bv] = stats(d, 0, 6, 0);
   EXPECT_NEAR(values(m, "bn", "moving_mean")[0], bm, 1e-5 * (1 + std::abs(bm)));

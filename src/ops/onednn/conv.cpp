@@ -78,8 +78,8 @@ std::shared_ptr<const ConvFwd> conv_fwd_fused(const ConvGeom& g, bool with_bias,
     convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference,
         winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct,
-        any_md(d.src),
-        any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r);
+        any_md(d.src), any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l,
+        d.pad_r);
     dnnl::post_ops po;
     if (sum) po.append_sum(1.0f);
     if (relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -291,10 +291,11 @@ Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Te
         if (residual_ok && reuse_residual) {
           y = residual;  // handed over by the caller: accumulate in place
         } else {
-          y = p.dst_layout ? Tensor::with_layout(y_shape(p.g), DType::F32, p.dst_layout,
-                                                 p.dst_md.get_size())
-                           : Tensor::empty(y_shape(p.g));
-          if (residual.defined()) reorder(mem_over(residual, md_of(residual)), mem_over(y, p.dst_md));
+          y = p.dst_layout
+                  ? Tensor::with_layout(y_shape(p.g), DType::F32, p.dst_layout, p.dst_md.get_size())
+                  : Tensor::empty(y_shape(p.g));
+          if (residual.defined())
+            reorder(mem_over(residual, md_of(residual)), mem_over(y, p.dst_md));
         }
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
                                              {DNNL_ARG_WEIGHTS, p.weights},

@@ -21,16 +21,16 @@ namespace resnet::ops::onednn {
 namespace {
 
 struct KernelArgs {
-  int taps = 0;                  // kh * kw
-  int64_t c = 0;                 // input channels
+  int taps = 0;                        // kh * kw
+  int64_t c = 0;                       // input channels
   const float* const* rows = nullptr;  // row i of tap t: rows[t * mr + i], c floats
-  const float* w = nullptr;      // the panel, [taps * c][nb]
-  const float* bias = nullptr;   // nb values
-  const float* res = nullptr;    // residual row i at res + i * ldr (null: none)
+  const float* w = nullptr;            // the panel, [taps * c][nb]
+  const float* bias = nullptr;         // nb values
+  const float* res = nullptr;          // residual row i at res + i * ldr (null: none)
   int64_t ldr = 0;
-  float* y = nullptr;            // output row i at y + i * ldy
+  float* y = nullptr;  // output row i at y + i * ldy
   int64_t ldy = 0;
-  int cols = 0;                  // valid columns of this panel
+  int cols = 0;  // valid columns of this panel
   bool relu = false;
   // Prefetch the thread's next panel (panel_floats further on) into L2 instead of the next few
   // KiB of this one: set on the last of several calls on a panel, which reads this panel from
@@ -77,7 +77,8 @@ int vector_width(SmallConvIsa isa) { return isa == SmallConvIsa::Avx512 ? 16 : 8
 
 bool cpu_supports(SmallConvIsa isa) {
   switch (isa) {
-    case SmallConvIsa::None: return true;
+    case SmallConvIsa::None:
+      return true;
     case SmallConvIsa::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case SmallConvIsa::Avx512:
@@ -88,9 +89,12 @@ bool cpu_supports(SmallConvIsa isa) {
 
 const char* small_conv_isa_name(SmallConvIsa isa) {
   switch (isa) {
-    case SmallConvIsa::None: return "none";
-    case SmallConvIsa::Avx2: return "avx2";
-    case SmallConvIsa::Avx512: return "avx512";
+    case SmallConvIsa::None:
+      return "none";
+    case SmallConvIsa::Avx2:
+      return "avx2";
+    case SmallConvIsa::Avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -99,8 +103,8 @@ SmallConvIsa small_conv_isa() { return isa_setting().load(); }
 
 void set_small_conv_isa(SmallConvIsa isa) {
   if (!cpu_supports(isa)) {
-    throw BackendError(fmt::format("small convolutions: this CPU does not support {}",
-                                   small_conv_isa_name(isa)));
+    throw BackendError(
+        fmt::format("small convolutions: this CPU does not support {}", small_conv_isa_name(isa)));
   }
   isa_setting().store(isa);
 }
@@ -109,10 +113,10 @@ struct SmallConv {
   ConvGeom g;
   bool relu = false;
   SmallConvIsa isa = SmallConvIsa::None;
-  int nv = 1;           // vectors per panel row
-  int nb = 0;           // panel width in floats
-  int mr = 1;           // rows per kernel call (the last call may have fewer)
-  int64_t k = 0;        // kh * kw * c
+  int nv = 1;     // vectors per panel row
+  int nb = 0;     // panel width in floats
+  int mr = 1;     // rows per kernel call (the last call may have fewer)
+  int64_t k = 0;  // kh * kw * c
   int64_t panels = 0;
   // offsets[t * m + row]: where output pixel `row` reads tap t in the input (floats), -1 in the
   // padding (it reads `zeros` then).

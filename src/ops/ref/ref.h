@@ -26,9 +26,8 @@ template <class T>
 void batchnorm_forward_inference(const T* x, const T* gamma, const T* beta, const T* mean,
                                  const T* var, T* y, int64_t m, int64_t c, double eps);
 template <class T>
-void batchnorm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var,
-                        T* dx, T* dgamma, T* dbeta, int64_t m, int64_t c, double eps,
-                        bool stats_fixed);
+void batchnorm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx,
+                        T* dgamma, T* dbeta, int64_t m, int64_t c, double eps, bool stats_fixed);
 
 template <class T>
 void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count);

@@ -20,7 +20,8 @@ int main() {
   const int64_t zoo = cifar_resnet(20).count_params();
   std::cout << "consumer: " << model.count_params() << " params, softmax row sum " << row_sum
             << ", resnet20 " << zoo << " params\n";
-  return model.count_params() == 138 && std::abs(row_sum - 1.0) < 1e-5 && zoo > 250000 && zoo < 300000
+  return model.count_params() == 138 && std::abs(row_sum - 1.0) < 1e-5 && zoo > 250000 &&
+                 zoo < 300000
              ? 0
              : 1;
 }
