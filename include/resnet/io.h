@@ -31,9 +31,10 @@ void save_model(Model& model, const std::string& path, bool include_optimizer = 
                 const std::map<std::string, std::string>& extra_attributes = {});
 
 // keras.models.load_model for HDF5 files written by Keras 2.x, Keras 3 (legacy .h5) or
-// save_model: builds the graph from model_config (classes: InputLayer, Conv2D,
-// BatchNormalization, Activation, ReLU, Add, ZeroPadding2D, Max/AveragePooling2D,
-// GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout), loads every weight, and when
+// save_model: builds the graph from model_config (every class of the layer registry,
+// resnet/config.h: InputLayer, Conv2D, BatchNormalization, Activation, ReLU, Add, ZeroPadding2D,
+// Max/AveragePooling2D, GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout, and the
+// classes registered with register_layer_class), loads every weight, and when
 // `compile` and the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD,
 // RMSprop; constant rate or ExponentialDecay/CosineDecay), loss and metrics and restores
 // optimizer_weights (iterations and slots; matched by name, else by position as Keras does).

@@ -19,6 +19,8 @@
 //   forward(inputs, mode)  returns the output; in Training mode keeps what backward needs
 //   backward(dy, need_dx)  returns one input gradient per input (undefined where need_dx is
 //                          false) and OVERWRITES the grad of every trainable parameter
+//   config()               its Keras config (get_config); a factory registered under its class
+//                          name creates it again from that (resnet/config.h)
 #pragma once
 
 #include <array>
@@ -29,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "resnet/config.h"
 #include "resnet/error.h"
 #include "resnet/tensor.h"
 
@@ -44,6 +47,11 @@ Rng& global_rng();
 void reset_name_counters();
 // "conv2d", "conv2d_1", ... for a prefix; thread-safe.
 std::string unique_layer_name(const std::string& prefix);
+
+// The same values in the plain row-major layout (Keras's logical layout). The tensors a layer's
+// forward and backward receive may be in a backend's blocked layout; a layer of your own that
+// reads elements calls this first. Returns `t` itself when it is plain.
+Tensor to_plain(const Tensor& t);
 
 // Parameter initializers (Keras names and semantics). fan_in/fan_out include the receptive field.
 struct Initializer {
@@ -148,6 +156,15 @@ class Layer : public std::enable_shared_from_this<Layer> {
   virtual std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) = 0;
   // Drops what forward kept for backward.
   virtual void clear_saved() {}
+
+  // Keras get_config: {"name", "trainable", "dtype"} here; every subclass adds its own fields,
+  // in the order Keras writes them, so that layer_from_config(class_name(), config()) builds an
+  // equal layer.
+  virtual Config config() const;
+  // How many parameter values build() would create for inputs of these shapes, saturating
+  // (a double: hostile configs ask for more than int64 holds). File readers check it against
+  // what the file can hold before anything is allocated.
+  virtual double params_needed(const std::vector<Shape>& inputs) const { return 0; }
 
   // Recomputation (Model::set_recompute): whether a second Training-mode forward on the same
   // inputs, with set_replaying(true), saves exactly what the first one saved and changes no

@@ -9,6 +9,7 @@
 #include <regex>
 #include <string>
 
+#include "ops/ops.h"
 #include "resnet/layers.h"
 
 namespace resnet {
@@ -109,6 +110,14 @@ Layer::Layer(std::string class_name, std::string name)
 Layer::~Layer() = default;
 
 void Layer::set_trainable(bool t) { trainable_ = t; }
+
+Tensor to_plain(const Tensor& t) { return ops::plain(t); }
+
+Config Layer::config() const {
+  Config c;
+  c.set("name", name_).set("trainable", trainable_).set("dtype", "float32");
+  return c;
+}
 
 Param& Layer::param(std::string_view name) {
   for (Param& p : params_) {

@@ -17,14 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "layers/activation.h"
-#include "layers/batch_normalization.h"
-#include "layers/conv2d.h"
-#include "layers/dense.h"
-#include "layers/dropout.h"
-#include "layers/input_layer.h"
-#include "layers/pooling2d.h"
-#include "layers/zero_padding2d.h"
+#include "layers/config_json.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/layers.h"
@@ -34,7 +27,7 @@ namespace resnet {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // ---------------------------------------------------------------------------------------------
 // JSON -> layers
@@ -44,182 +37,39 @@ using nlohmann::json;
   throw IoError(fmt::format("'{}': layer '{}' ({}): {}", where, name, cls, what));
 }
 
-// A Keras int-or-pair value: 3 -> {3, 3}; [2, 3] -> {2, 3}.
-std::array<int64_t, 2> pair_of(const json& v) {
-  if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
-  if (v.is_array() && v.size() == 2) return {v[0].get<int64_t>(), v[1].get<int64_t>()};
-  if (v.is_array() && v.size() == 1) return {v[0].get<int64_t>(), v[0].get<int64_t>()};
-  throw json::type_error::create(302, "expected an integer or a pair of integers: " + v.dump(),
-                                 nullptr);
-}
-
-Padding padding_of(const json& c, const std::string& where, const std::string& name,
-                   const std::string& cls) {
-  const std::string p = c.value("padding", std::string("valid"));
-  if (p == "valid") return Padding::Valid;
-  if (p == "same") return Padding::Same;
-  fail_layer(where, name, cls, fmt::format("unsupported padding '{}'", p));
-}
-
-void check_channels_last(const json& c, const std::string& where, const std::string& name,
-                         const std::string& cls) {
-  if (c.contains("data_format") && c["data_format"].is_string() &&
-      c["data_format"].get<std::string>() != "channels_last") {
-    fail_layer(where, name, cls,
-               fmt::format("unsupported data_format '{}'", c["data_format"].get<std::string>()));
-  }
-}
-
-// An initializer from its Keras config ({"class_name": "HeNormal", "config": {"seed": 1}}); the
-// fallback when absent or not one resnet.cpp knows (the weights are loaded over it anyway).
-Initializer initializer_of(const json& c, const char* key, Initializer fallback) {
-  if (!c.contains(key)) return fallback;
-  const json& v = c[key];
-  try {
-    if (v.is_string()) return Initializer::from_name(v.get<std::string>());
-    if (!v.is_object() || !v.contains("class_name")) return fallback;
-    Initializer init = Initializer::from_name(v["class_name"].get<std::string>());
-    const json cfg = v.value("config", json::object());
-    if (cfg.contains("seed") && cfg["seed"].is_number_integer()) {
-      init.seed = cfg["seed"].get<uint64_t>();
-    }
-    switch (init.kind) {
-      case Initializer::Kind::RandomUniform:
-        init.a = cfg.value("minval", init.a);
-        init.b = cfg.value("maxval", init.b);
-        break;
-      case Initializer::Kind::RandomNormal:
-        init.a = cfg.value("mean", init.a);
-        init.b = cfg.value("stddev", init.b);
-        break;
-      case Initializer::Kind::Constant:
-        init.a = cfg.value("value", init.a);
-        break;
-      default:
-        break;
-    }
-    return init;
-  } catch (const ConfigError&) {
-    return fallback;
-  }
-}
-
-std::string activation_of(const json& c) {
-  if (!c.contains("activation") || c["activation"].is_null()) return "linear";
-  return c["activation"].get<std::string>();
-}
-
-// Applies one Keras layer (class `cls`, config `c`) to `ins`.
+// Creates the layer of class `cls` from its config (the registry) and connects it to `ins`,
+// after checking that the parameters it would create fit in what the file can hold.
 SymTensor apply_layer(const std::string& cls, const json& c, const std::string& name,
-                      const std::vector<SymTensor>& ins, const std::string& where) {
-  const bool trainable = c.value("trainable", true);
-  if (cls == "Conv2D") {
-    check_channels_last(c, where, name, cls);
-    if (c.value("groups", 1) != 1)
-      fail_layer(where, name, cls, "grouped convolutions (groups != 1) are not supported");
-    Conv2DOptions o;
-    o.filters = c.at("filters").get<int64_t>();
-    o.kernel = pair_of(c.at("kernel_size"));
-    o.strides = pair_of(c.value("strides", json::array({1, 1})));
-    o.padding = padding_of(c, where, name, cls);
-    o.dilation = pair_of(c.value("dilation_rate", json::array({1, 1})));
-    o.activation = activation_of(c);
-    o.use_bias = c.value("use_bias", true);
-    o.kernel_initializer = initializer_of(c, "kernel_initializer", o.kernel_initializer);
-    o.bias_initializer = initializer_of(c, "bias_initializer", o.bias_initializer);
-    o.name = name;
-    o.trainable = trainable;
-    return Conv2D(o)(ins);
+                      const std::vector<SymTensor>& ins, const std::string& where,
+                      double& params_used, int64_t max_params) {
+  if (!c.is_object()) fail_layer(where, name, cls, "the layer config is not a JSON object");
+  json cfg = c;
+  cfg["name"] = name;  // the entry's name wins (Keras 3 files may carry it only outside)
+  std::shared_ptr<Layer> layer;
+  try {
+    layer = layer_from_config(cls, ConfigAccess::from_json(std::move(cfg)));
+  } catch (const Error& e) {
+    fail_layer(where, name, cls, e.what());
   }
-  if (cls == "BatchNormalization") {
-    BatchNormalizationOptions o;
-    if (c.contains("axis")) {
-      const json& a = c["axis"];
-      if (a.is_array()) {
-        if (a.size() != 1)
-          fail_layer(where, name, cls, "normalization over several axes is not supported");
-        o.axis = a[0].get<int64_t>();
-      } else {
-        o.axis = a.get<int64_t>();
-      }
+  if (layer->min_inputs() > 0 && ins.empty()) {
+    fail_layer(where, name, cls, "the layer has no inbound node");
+  }
+  if (max_params >= 0) {
+    std::vector<Shape> shapes;
+    for (const SymTensor& t : ins) shapes.push_back(t.shape());
+    params_used += layer->params_needed(shapes);
+    if (params_used > static_cast<double>(max_params)) {
+      fail_layer(where, name, cls,
+                 fmt::format("the layers up to this one need {} parameters but the file "
+                             "can hold at most {}",
+                             params_used, max_params));
     }
-    o.momentum = c.value("momentum", o.momentum);
-    o.epsilon = c.value("epsilon", o.epsilon);
-    o.center = c.value("center", o.center);
-    o.scale = c.value("scale", o.scale);
-    o.beta_initializer = initializer_of(c, "beta_initializer", o.beta_initializer);
-    o.gamma_initializer = initializer_of(c, "gamma_initializer", o.gamma_initializer);
-    o.moving_mean_initializer =
-        initializer_of(c, "moving_mean_initializer", o.moving_mean_initializer);
-    o.moving_variance_initializer =
-        initializer_of(c, "moving_variance_initializer", o.moving_variance_initializer);
-    o.name = name;
-    o.trainable = trainable;
-    return BatchNormalization(o)(ins);
   }
-  if (cls == "Activation") return Activation(activation_of(c), name)(ins);
-  if (cls == "ReLU") {
-    const bool plain = (!c.contains("max_value") || c["max_value"].is_null()) &&
-                       c.value("negative_slope", 0.0) == 0.0 && c.value("threshold", 0.0) == 0.0;
-    if (!plain)
-      fail_layer(where, name, cls, "max_value, negative_slope and threshold are not supported");
-    return ReLU({.name = name})(ins);
+  try {
+    return (*layer)(ins);
+  } catch (const Error& e) {
+    fail_layer(where, name, cls, e.what());
   }
-  if (cls == "Add") return Add({.name = name})(ins);
-  if (cls == "ZeroPadding2D") {
-    check_channels_last(c, where, name, cls);
-    ZeroPadding2DOptions o;
-    const json& p = c.at("padding");
-    if (p.is_number_integer()) {
-      const int64_t v = p.get<int64_t>();
-      o.padding = {v, v, v, v};
-    } else if (p.is_array() && p.size() == 2 && p[0].is_number_integer()) {
-      const int64_t h = p[0].get<int64_t>(), w = p[1].get<int64_t>();
-      o.padding = {h, h, w, w};
-    } else if (p.is_array() && p.size() == 2 && p[0].is_array()) {
-      const auto hb = pair_of(p[0]), lr = pair_of(p[1]);
-      o.padding = {hb[0], hb[1], lr[0], lr[1]};
-    } else {
-      fail_layer(where, name, cls, fmt::format("unsupported padding {}", p.dump()));
-    }
-    o.name = name;
-    return ZeroPadding2D(o)(ins);
-  }
-  if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
-    check_channels_last(c, where, name, cls);
-    Pool2DOptions o;
-    o.pool_size = pair_of(c.value("pool_size", json::array({2, 2})));
-    if (c.contains("strides") && !c["strides"].is_null()) o.strides = pair_of(c["strides"]);
-    o.padding = padding_of(c, where, name, cls);
-    o.name = name;
-    return cls == "MaxPooling2D" ? MaxPooling2D(o)(ins) : AveragePooling2D(o)(ins);
-  }
-  if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
-    check_channels_last(c, where, name, cls);
-    if (c.value("keepdims", false)) fail_layer(where, name, cls, "keepdims=True is not supported");
-    return cls == "GlobalAveragePooling2D" ? GlobalAveragePooling2D({.name = name})(ins)
-                                           : GlobalMaxPooling2D({.name = name})(ins);
-  }
-  if (cls == "Flatten") return Flatten({.name = name})(ins);
-  if (cls == "Dense") {
-    DenseOptions o;
-    o.units = c.at("units").get<int64_t>();
-    o.activation = activation_of(c);
-    o.use_bias = c.value("use_bias", true);
-    o.kernel_initializer = initializer_of(c, "kernel_initializer", o.kernel_initializer);
-    o.bias_initializer = initializer_of(c, "bias_initializer", o.bias_initializer);
-    o.name = name;
-    o.trainable = trainable;
-    return Dense(o)(ins);
-  }
-  if (cls == "Dropout") {
-    DropoutOptions o;
-    o.rate = c.value("rate", o.rate);
-    if (c.contains("seed") && c["seed"].is_number_integer()) o.seed = c["seed"].get<uint64_t>();
-    o.name = name;
-    return Dropout(o)(ins);
-  }
-  throw IoError(fmt::format("'{}': layer '{}' has unsupported class '{}'", where, name, cls));
 }
 
 // The source layers of one inbound node. Keras 2: [["name", node_index, tensor_index, {kwargs}],
@@ -258,29 +108,6 @@ std::vector<std::string> node_sources(const json& node, const std::string& where
     out.push_back(entry[0].get<std::string>());
   }
   return out;
-}
-
-// Upper bound of the parameters a layer would create (before creating them), saturating; 0 when
-// the config cannot be read (apply_layer reports that).
-double estimate_params(const std::string& cls, const json& c, const std::vector<SymTensor>& ins) {
-  try {
-    if (ins.empty()) return 0;
-    const Shape& in = ins[0].shape();
-    const double channels = in.rank() > 0 ? static_cast<double>(in[-1]) : 1.0;
-    if (cls == "Conv2D") {
-      const auto k = pair_of(c.at("kernel_size"));
-      const double f = static_cast<double>(c.at("filters").get<int64_t>());
-      return std::abs(f) *
-             (std::abs(static_cast<double>(k[0]) * static_cast<double>(k[1])) * channels + 1.0);
-    }
-    if (cls == "Dense") {
-      const double u = static_cast<double>(c.at("units").get<int64_t>());
-      return std::abs(u) * (channels + 1.0);
-    }
-    if (cls == "BatchNormalization") return 4.0 * channels;
-  } catch (const std::exception&) {
-  }
-  return 0;
 }
 
 }  // namespace
@@ -369,50 +196,9 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
       const Spec& s = specs[i];
       cur_name = s.name;
       cur_cls = s.cls;
-      SymTensor out;
-      if (s.cls == "InputLayer") {
-        const json& c = *s.config;
-        const json shape = c.contains("batch_input_shape") ? c["batch_input_shape"]
-                                                           : c.value("batch_shape", json());
-        if (!shape.is_array() || shape.size() < 2) {
-          fail_layer(where, s.name, s.cls, "missing or malformed batch_input_shape");
-        }
-        std::vector<int64_t> dims;
-        for (size_t d = 1; d < shape.size(); ++d) {
-          if (!shape[d].is_number_integer())
-            fail_layer(where, s.name, s.cls, "dynamic input dimensions are not supported");
-          const int64_t v = shape[d].get<int64_t>();
-          if (v <= 0 || v > (int64_t{1} << 24)) {
-            fail_layer(where, s.name, s.cls, fmt::format("bad input dimension {}", v));
-          }
-          dims.push_back(v);
-        }
-        try {
-          out = Input(Shape(dims), s.name);
-        } catch (const Error& e) {
-          fail_layer(where, s.name, s.cls, e.what());
-        }
-      } else {
-        if (s.sources.empty()) fail_layer(where, s.name, s.cls, "the layer has no inbound node");
-        std::vector<SymTensor> ins;
-        for (const std::string& src : s.sources) ins.push_back(tensors.at(src));
-        if (max_params >= 0) {
-          params_used += estimate_params(s.cls, *s.config, ins);
-          if (params_used > max_params) {
-            fail_layer(where, s.name, s.cls,
-                       fmt::format("the layers up to this one need {} parameters but the file "
-                                   "can hold at most {}",
-                                   params_used, max_params));
-          }
-        }
-        try {
-          out = apply_layer(s.cls, *s.config, s.name, ins, where);
-        } catch (const IoError&) {
-          throw;
-        } catch (const Error& e) {
-          fail_layer(where, s.name, s.cls, e.what());
-        }
-      }
+      std::vector<SymTensor> ins;
+      for (const std::string& src : s.sources) ins.push_back(tensors.at(src));
+      const SymTensor out = apply_layer(s.cls, *s.config, s.name, ins, where, params_used, max_params);
       tensors[s.name] = out;
       ++done;
       for (size_t k : consumers[i]) {
@@ -473,142 +259,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-ojson initializer_json(const Initializer& init) {
-  ojson cfg = ojson::object();
-  switch (init.kind) {
-    case Initializer::Kind::Zeros:
-    case Initializer::Kind::Ones:
-      break;
-    case Initializer::Kind::Constant:
-      cfg["value"] = init.a;
-      break;
-    case Initializer::Kind::RandomUniform:
-      cfg["minval"] = init.a;
-      cfg["maxval"] = init.b;
-      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
-      break;
-    case Initializer::Kind::RandomNormal:
-      cfg["mean"] = init.a;
-      cfg["stddev"] = init.b;
-      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
-      break;
-    default:
-      cfg["seed"] = init.seed ? ojson(*init.seed) : ojson(nullptr);
-      break;
-  }
-  return {{"class_name", init.keras_class_name()}, {"config", cfg}};
-}
-
-ojson pair_json(const std::array<int64_t, 2>& p) { return ojson::array({p[0], p[1]}); }
-
-const char* padding_json(Padding p) { return p == Padding::Same ? "same" : "valid"; }
-
-ojson base(const Layer& l) {
-  return {{"name", l.name()}, {"trainable", l.trainable()}, {"dtype", "float32"}};
-}
-
-// The fields Conv2D and Dense share in a Keras config (no regularizers or constraints here).
-void kernel_layer_json(ojson& c, const std::string& activation, bool use_bias,
-                       const Initializer& kernel_init, const Initializer& bias_init) {
-  c["activation"] = activation;
-  c["use_bias"] = use_bias;
-  c["kernel_initializer"] = initializer_json(kernel_init);
-  c["bias_initializer"] = initializer_json(bias_init);
-  for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint"}) {
-    c[key] = nullptr;
-  }
-}
-
-ojson layer_config(const Model& model, const Layer& l) {
-  const std::string& cls = l.class_name();
-  if (auto* in = dynamic_cast<const layers::InputLayer*>(&l)) {
-    ojson shape = ojson::array({nullptr});
-    for (int64_t d : in->input_shape().dims()) shape.push_back(d);
-    return {{"batch_input_shape", shape},
-            {"dtype", "float32"},
-            {"sparse", false},
-            {"ragged", false},
-            {"name", l.name()}};
-  }
-  ojson c = base(l);
-  if (auto* conv = dynamic_cast<const layers::Conv2D*>(&l)) {
-    const Conv2DOptions& o = conv->options();
-    c["filters"] = o.filters;
-    c["kernel_size"] = pair_json(o.kernel);
-    c["strides"] = pair_json(o.strides);
-    c["padding"] = padding_json(o.padding);
-    c["data_format"] = "channels_last";
-    c["dilation_rate"] = pair_json(o.dilation);
-    c["groups"] = 1;
-    kernel_layer_json(c, o.activation, o.use_bias, o.kernel_initializer, o.bias_initializer);
-    return c;
-  }
-  if (auto* bn = dynamic_cast<const layers::BatchNormalization*>(&l)) {
-    const BatchNormalizationOptions& o = bn->options();
-    // Keras stores the normalized (positive) axis of the batched input: 3 for images.
-    const int64_t rank = model.output_shape(l).rank() + 1;
-    c["axis"] = ojson::array({o.axis < 0 ? rank + o.axis : o.axis});
-    c["momentum"] = o.momentum;
-    c["epsilon"] = o.epsilon;
-    c["center"] = o.center;
-    c["scale"] = o.scale;
-    c["beta_initializer"] = initializer_json(o.beta_initializer);
-    c["gamma_initializer"] = initializer_json(o.gamma_initializer);
-    c["moving_mean_initializer"] = initializer_json(o.moving_mean_initializer);
-    c["moving_variance_initializer"] = initializer_json(o.moving_variance_initializer);
-    c["beta_regularizer"] = nullptr;
-    c["gamma_regularizer"] = nullptr;
-    c["beta_constraint"] = nullptr;
-    c["gamma_constraint"] = nullptr;
-    return c;
-  }
-  if (auto* act = dynamic_cast<const layers::Activation*>(&l)) {
-    c["activation"] = act->kind_name();
-    return c;
-  }
-  if (cls == "ReLU") {
-    c["max_value"] = nullptr;
-    c["negative_slope"] = 0.0;
-    c["threshold"] = 0.0;
-    return c;
-  }
-  if (cls == "Add") return c;
-  if (auto* zp = dynamic_cast<const layers::ZeroPadding2D*>(&l)) {
-    const auto& p = zp->options().padding;
-    c["padding"] = ojson::array({ojson::array({p[0], p[1]}), ojson::array({p[2], p[3]})});
-    c["data_format"] = "channels_last";
-    return c;
-  }
-  if (auto* pool = dynamic_cast<const layers::Pooling2D*>(&l)) {
-    const Pool2DOptions& o = pool->options();
-    c["pool_size"] = pair_json(o.pool_size);
-    c["padding"] = padding_json(o.padding);
-    c["strides"] = pair_json(o.strides[0] == 0 && o.strides[1] == 0 ? o.pool_size : o.strides);
-    c["data_format"] = "channels_last";
-    return c;
-  }
-  if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D" || cls == "Flatten") {
-    c["data_format"] = "channels_last";
-    return c;
-  }
-  if (auto* dense = dynamic_cast<const layers::Dense*>(&l)) {
-    const DenseOptions& o = dense->options();
-    c["units"] = o.units;
-    kernel_layer_json(c, o.activation, o.use_bias, o.kernel_initializer, o.bias_initializer);
-    return c;
-  }
-  if (auto* drop = dynamic_cast<const layers::Dropout*>(&l)) {
-    const DropoutOptions& o = drop->options();
-    c["rate"] = o.rate;
-    c["noise_shape"] = nullptr;
-    c["seed"] = o.seed ? ojson(*o.seed) : ojson(nullptr);
-    return c;
-  }
-  throw ConfigError(
-      fmt::format("layer '{}' ({}): no Keras config for this layer class", l.name(), cls));
-}
-
 }  // namespace
 
 std::string model_config_json(const Model& model) {
@@ -617,7 +267,7 @@ std::string model_config_json(const Model& model) {
   for (const auto& l : model.layers()) {
     ojson entry;
     entry["class_name"] = l->class_name();
-    entry["config"] = layer_config(model, *l);
+    entry["config"] = ConfigAccess::json(l->config());
     entry["name"] = l->name();
     ojson nodes = ojson::array();
     const std::vector<std::string> srcs = model.inbound(*l);

@@ -24,7 +24,8 @@ struct KerasGraph {
 // or "Model", "config": {"name", "layers", "input_layers", "output_layers"}}; Keras 3 files too:
 // "module"/"registered_name" keys, inbound nodes as {"args": [__keras_tensor__ ...]}, a flat
 // input_layers entry) through the functional API, layers in a topological order of their inbound
-// nodes. Parameters are freshly initialized. Throws IoError prefixed with `where` (the file):
+// nodes, each created from its config by the layer registry (resnet/config.h: built-in classes
+// and those the user registered). Parameters are freshly initialized. Throws IoError prefixed with `where` (the file):
 // malformed JSON, an unknown layer class (naming the layer and its class), an unsupported option,
 // or a broken graph.
 // `max_params` >= 0 refuses (IoError) a config whose layers would create more parameters than
@@ -34,10 +35,9 @@ Model build_keras_model_from_json(const std::string& json, const std::string& wh
 KerasGraph build_keras_graph(const std::string& json, const std::string& where,
                              int64_t max_params = -1);
 
-// The Keras 2.4 model_config of `model` (class_name "Functional"): every layer's Keras config
+// The Keras 2.4 model_config of `model` (class_name "Functional"): every layer's Layer::config()
 // (Conv2D kernel_size/strides lists, initializers as {"class_name", "config"}, BatchNormalization
-// axis [3], ...) with Keras 2 inbound nodes. Throws ConfigError for a layer class Keras has no
-// equivalent for.
+// axis [3], ...) with Keras 2 inbound nodes.
 std::string model_config_json(const Model& model);
 
 // Keras 2.4 training_config of a compiled model: loss, metrics (MeanMetricWrapper), and

@@ -1,5 +1,7 @@
 #include "layers/activation.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "ops/ops.h"
@@ -116,3 +118,13 @@ LayerRef<layers::Activation> Activation(std::string kind, std::string name) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Activation::config() const { return Layer::config().set("activation", kind_name_); }
+
+std::shared_ptr<Layer> Activation::from_config(const Config& c) {
+  return std::make_shared<Activation>(config_activation(c), config_name(c));
+}
+
+}  // namespace resnet::layers

@@ -29,6 +29,8 @@ class Activation : public Layer {
   ActivationKind kind() const { return kind_; }
   const std::string& kind_name() const { return kind_name_; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
   Shape infer(const std::vector<Shape>& inputs) const override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;

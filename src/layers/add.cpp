@@ -1,5 +1,7 @@
 #include "layers/add.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -48,3 +50,13 @@ LayerRef<layers::Add> Add(NamedOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Add::config() const { return Layer::config(); }
+
+std::shared_ptr<Layer> Add::from_config(const Config& c) {
+  return std::make_shared<Add>(NamedOptions{.name = config_name(c)});
+}
+
+}  // namespace resnet::layers

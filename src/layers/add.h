@@ -18,6 +18,8 @@ class Add : public Layer {
   int min_inputs() const override { return 2; }
   int max_inputs() const override { return std::numeric_limits<int>::max(); }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
   Shape infer(const std::vector<Shape>& inputs) const override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;

@@ -12,6 +12,7 @@ class AveragePooling2D : public Pooling2D {
  public:
   explicit AveragePooling2D(Pool2DOptions o)
       : Pooling2D("AveragePooling2D", ops::PoolKind::Avg, std::move(o)) {}
+  static std::shared_ptr<Layer> from_config(const Config& c);
 };
 
 }  // namespace resnet::layers

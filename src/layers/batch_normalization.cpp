@@ -1,5 +1,7 @@
 #include "layers/batch_normalization.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@ Shape BatchNormalization::infer(const std::vector<Shape>& inputs) const {
 
 void BatchNormalization::build(const std::vector<Shape>& inputs) {
   const int64_t c = inputs[0][-1];
+  batched_rank_ = inputs[0].rank() + 1;
   const Shape s{c};
   add_param("gamma", s, o_.scale ? o_.gamma_initializer : Initializer::ones(), c, c, o_.scale);
   add_param("beta", s, o_.center ? o_.beta_initializer : Initializer::zeros(), c, c, o_.center);
@@ -222,3 +225,54 @@ LayerRef<layers::BatchNormalization> BatchNormalization(BatchNormalizationOption
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config BatchNormalization::config() const {
+  Config c = Layer::config();
+  // Keras stores the normalized (non-negative) axis of the batched input: 3 for images.
+  const int64_t axis = o_.axis < 0 && batched_rank_ > 0 ? batched_rank_ + o_.axis : o_.axis;
+  c.set("axis", std::vector<int64_t>{axis})
+      .set("momentum", o_.momentum)
+      .set("epsilon", o_.epsilon)
+      .set("center", o_.center)
+      .set("scale", o_.scale)
+      .set("beta_initializer", initializer_config(o_.beta_initializer))
+      .set("gamma_initializer", initializer_config(o_.gamma_initializer))
+      .set("moving_mean_initializer", initializer_config(o_.moving_mean_initializer))
+      .set("moving_variance_initializer", initializer_config(o_.moving_variance_initializer));
+  for (const char* key :
+       {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}) {
+    c.set_null(key);
+  }
+  return c;
+}
+
+std::shared_ptr<Layer> BatchNormalization::from_config(const Config& c) {
+  BatchNormalizationOptions o;
+  if (c.has("axis")) {
+    const std::vector<int64_t> axes = c.get_ints("axis");
+    if (axes.size() != 1) throw ConfigError("normalization over several axes is not supported");
+    o.axis = axes[0];
+  }
+  o.momentum = c.get_double("momentum", o.momentum);
+  o.epsilon = c.get_double("epsilon", o.epsilon);
+  o.center = c.get_bool("center", o.center);
+  o.scale = c.get_bool("scale", o.scale);
+  o.beta_initializer = config_initializer(c, "beta_initializer", o.beta_initializer);
+  o.gamma_initializer = config_initializer(c, "gamma_initializer", o.gamma_initializer);
+  o.moving_mean_initializer =
+      config_initializer(c, "moving_mean_initializer", o.moving_mean_initializer);
+  o.moving_variance_initializer =
+      config_initializer(c, "moving_variance_initializer", o.moving_variance_initializer);
+  o.name = config_name(c);
+  o.trainable = config_trainable(c);
+  return std::make_shared<BatchNormalization>(std::move(o));
+}
+
+double BatchNormalization::params_needed(const std::vector<Shape>& inputs) const {
+  if (inputs.empty() || inputs[0].rank() == 0) return 0;
+  return 4.0 * static_cast<double>(inputs[0][-1]);
+}
+
+}  // namespace resnet::layers

@@ -41,6 +41,9 @@ class BatchNormalization : public Layer {
   // update_bn (src/train/update_bn.cpp) averages batch statistics with a changing momentum.
   void set_momentum(double momentum) { o_.momentum = momentum; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
+  double params_needed(const std::vector<Shape>& inputs) const override;
   Shape infer(const std::vector<Shape>& inputs) const override;
   void build(const std::vector<Shape>& inputs) override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
@@ -56,6 +59,7 @@ class BatchNormalization : public Layer {
   std::vector<Tensor> backward_synced(const Tensor& dy, const std::vector<bool>& need_dx);
 
   BatchNormalizationOptions o_;
+  int64_t batched_rank_ = 0;  // rank of the batched input, known once built
   // Saved in Training mode: input, the statistics used, and whether they were batch statistics.
   Tensor x_, mean_, var_;
   bool stats_fixed_ = false;

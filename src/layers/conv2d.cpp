@@ -1,5 +1,7 @@
 #include "layers/conv2d.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -124,3 +126,48 @@ LayerRef<layers::Conv2D> Conv2D(Conv2DOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Conv2D::config() const {
+  Config c = Layer::config();
+  c.set("filters", o_.filters)
+      .set("kernel_size", std::vector<int64_t>{o_.kernel[0], o_.kernel[1]})
+      .set("strides", std::vector<int64_t>{o_.strides[0], o_.strides[1]})
+      .set("padding", padding_name(o_.padding))
+      .set("data_format", "channels_last")
+      .set("dilation_rate", std::vector<int64_t>{o_.dilation[0], o_.dilation[1]})
+      .set("groups", 1);
+  kernel_layer_config(c, o_.activation, o_.use_bias, o_.kernel_initializer, o_.bias_initializer);
+  return c;
+}
+
+std::shared_ptr<Layer> Conv2D::from_config(const Config& c) {
+  require_channels_last(c);
+  if (c.get_int("groups", 1) != 1) {
+    throw ConfigError("grouped convolutions (groups != 1) are not supported");
+  }
+  Conv2DOptions o;
+  o.filters = c.get_int("filters");
+  o.kernel = config_pair(c, "kernel_size");
+  o.strides = config_pair(c, "strides", o.strides);
+  o.padding = config_padding(c);
+  o.dilation = config_pair(c, "dilation_rate", o.dilation);
+  o.activation = config_activation(c);
+  o.use_bias = c.get_bool("use_bias", true);
+  o.kernel_initializer = config_initializer(c, "kernel_initializer", o.kernel_initializer);
+  o.bias_initializer = config_initializer(c, "bias_initializer", o.bias_initializer);
+  o.name = config_name(c);
+  o.trainable = config_trainable(c);
+  return std::make_shared<Conv2D>(std::move(o));
+}
+
+double Conv2D::params_needed(const std::vector<Shape>& inputs) const {
+  if (inputs.empty() || inputs[0].rank() == 0) return 0;
+  const double per_filter = static_cast<double>(o_.kernel[0]) * static_cast<double>(o_.kernel[1]) *
+                                static_cast<double>(inputs[0][-1]) +
+                            (o_.use_bias ? 1.0 : 0.0);
+  return static_cast<double>(o_.filters) * per_filter;
+}
+
+}  // namespace resnet::layers

@@ -23,6 +23,9 @@ class Conv2D : public Layer {
 
   const Conv2DOptions& options() const { return o_; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
+  double params_needed(const std::vector<Shape>& inputs) const override;
   Shape infer(const std::vector<Shape>& inputs) const override;
   void build(const std::vector<Shape>& inputs) override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;

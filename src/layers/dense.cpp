@@ -1,5 +1,7 @@
 #include "layers/dense.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -82,3 +84,32 @@ LayerRef<layers::Dense> Dense(DenseOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Dense::config() const {
+  Config c = Layer::config();
+  c.set("units", o_.units);
+  kernel_layer_config(c, o_.activation, o_.use_bias, o_.kernel_initializer, o_.bias_initializer);
+  return c;
+}
+
+std::shared_ptr<Layer> Dense::from_config(const Config& c) {
+  DenseOptions o;
+  o.units = c.get_int("units");
+  o.activation = config_activation(c);
+  o.use_bias = c.get_bool("use_bias", true);
+  o.kernel_initializer = config_initializer(c, "kernel_initializer", o.kernel_initializer);
+  o.bias_initializer = config_initializer(c, "bias_initializer", o.bias_initializer);
+  o.name = config_name(c);
+  o.trainable = config_trainable(c);
+  return std::make_shared<Dense>(std::move(o));
+}
+
+double Dense::params_needed(const std::vector<Shape>& inputs) const {
+  if (inputs.empty() || inputs[0].rank() == 0) return 0;
+  return static_cast<double>(o_.units) *
+         (static_cast<double>(inputs[0][-1]) + (o_.use_bias ? 1.0 : 0.0));
+}
+
+}  // namespace resnet::layers

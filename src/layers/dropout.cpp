@@ -1,5 +1,7 @@
 #include "layers/dropout.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -75,3 +77,26 @@ LayerRef<layers::Dropout> Dropout(DropoutOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Dropout::config() const {
+  Config c = Layer::config();
+  c.set("rate", o_.rate).set_null("noise_shape");
+  if (o_.seed) {
+    c.set("seed", static_cast<int64_t>(*o_.seed));
+  } else {
+    c.set_null("seed");
+  }
+  return c;
+}
+
+std::shared_ptr<Layer> Dropout::from_config(const Config& c) {
+  DropoutOptions o;
+  o.rate = c.get_double("rate", o.rate);
+  if (c.has("seed")) o.seed = static_cast<uint64_t>(c.get_int("seed"));
+  o.name = config_name(c);
+  return std::make_shared<Dropout>(std::move(o));
+}
+
+}  // namespace resnet::layers

@@ -19,6 +19,8 @@ class Dropout : public Layer {
   const DropoutOptions& options() const { return o_; }
   double rate() const { return o_.rate; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
   Shape infer(const std::vector<Shape>& inputs) const override;
   // Seeds the layer's generator: from options.seed, else split from the global generator.
   void build(const std::vector<Shape>& inputs) override;

@@ -1,5 +1,7 @@
 #include "layers/flatten.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -42,3 +44,13 @@ LayerRef<layers::Flatten> Flatten(NamedOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config Flatten::config() const { return Layer::config().set("data_format", "channels_last"); }
+
+std::shared_ptr<Layer> Flatten::from_config(const Config& c) {
+  return std::make_shared<Flatten>(NamedOptions{.name = config_name(c)});
+}
+
+}  // namespace resnet::layers

@@ -11,6 +11,7 @@ class GlobalAveragePooling2D : public GlobalPooling2D {
  public:
   explicit GlobalAveragePooling2D(NamedOptions o)
       : GlobalPooling2D("GlobalAveragePooling2D", ops::PoolKind::Avg, std::move(o)) {}
+  static std::shared_ptr<Layer> from_config(const Config& c);
 };
 
 }  // namespace resnet::layers

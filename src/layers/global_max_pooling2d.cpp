@@ -1,5 +1,7 @@
 #include "layers/global_max_pooling2d.h"
 
+#include "layers/config_json.h"
+
 namespace resnet {
 
 LayerRef<layers::GlobalMaxPooling2D> GlobalMaxPooling2D(NamedOptions o) {
@@ -8,3 +10,11 @@ LayerRef<layers::GlobalMaxPooling2D> GlobalMaxPooling2D(NamedOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+std::shared_ptr<Layer> GlobalMaxPooling2D::from_config(const Config& c) {
+  return std::make_shared<GlobalMaxPooling2D>(global_pool_options_from_config(c));
+}
+
+}  // namespace resnet::layers

@@ -11,6 +11,7 @@ class GlobalMaxPooling2D : public GlobalPooling2D {
  public:
   explicit GlobalMaxPooling2D(NamedOptions o)
       : GlobalPooling2D("GlobalMaxPooling2D", ops::PoolKind::Max, std::move(o)) {}
+  static std::shared_ptr<Layer> from_config(const Config& c);
 };
 
 }  // namespace resnet::layers

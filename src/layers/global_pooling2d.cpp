@@ -1,5 +1,7 @@
 #include "layers/global_pooling2d.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -53,6 +55,20 @@ std::vector<Tensor> GlobalPooling2D::backward(const Tensor& dy, const std::vecto
 void GlobalPooling2D::clear_saved() {
   x_ = Tensor();
   workspace_ = Tensor();
+}
+
+}  // namespace resnet::layers
+
+namespace resnet::layers {
+
+Config GlobalPooling2D::config() const {
+  return Layer::config().set("data_format", "channels_last");
+}
+
+NamedOptions global_pool_options_from_config(const Config& c) {
+  require_channels_last(c);
+  if (c.get_bool("keepdims", false)) throw ConfigError("keepdims=True is not supported");
+  return {.name = config_name(c)};
 }
 
 }  // namespace resnet::layers

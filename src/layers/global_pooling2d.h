@@ -16,6 +16,7 @@ class GlobalPooling2D : public Layer {
  public:
   GlobalPooling2D(std::string class_name, ops::PoolKind kind, NamedOptions o);
 
+  Config config() const override;
   Shape infer(const std::vector<Shape>& inputs) const override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
@@ -27,5 +28,8 @@ class GlobalPooling2D : public Layer {
   Tensor x_, workspace_;
   ops::PoolGeom g_;
 };
+
+// The options of a Keras GlobalAverage/GlobalMaxPooling2D config; ConfigError for keepdims=True.
+NamedOptions global_pool_options_from_config(const Config& c);
 
 }  // namespace resnet::layers

@@ -1,5 +1,7 @@
 #include "layers/input_layer.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -45,3 +47,37 @@ SymTensor Input(Shape shape, std::string name) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config InputLayer::config() const {
+  // Keras 2.4's InputLayer config: no trainable flag; the batch dimension is None.
+  Config c;
+  auto& shape = ConfigAccess::json(c)["batch_input_shape"];
+  shape = nlohmann::ordered_json::array({nullptr});
+  for (int64_t d : shape_.dims()) shape.push_back(d);
+  return c.set("dtype", "float32").set("sparse", false).set("ragged", false).set("name", name());
+}
+
+std::shared_ptr<Layer> InputLayer::from_config(const Config& c) {
+  // Keras 2: batch_input_shape; Keras 3: batch_shape.
+  const nlohmann::ordered_json& j = ConfigAccess::json(c);
+  const nlohmann::ordered_json shape =
+      c.has("batch_input_shape") ? j.at("batch_input_shape")
+                                  : j.value("batch_shape", nlohmann::ordered_json());
+  if (!shape.is_array() || shape.size() < 2) {
+    throw ConfigError("missing or malformed batch_input_shape");
+  }
+  std::vector<int64_t> dims;
+  for (size_t d = 1; d < shape.size(); ++d) {
+    if (!shape[d].is_number_integer()) {
+      throw ConfigError("dynamic input dimensions are not supported");
+    }
+    const int64_t v = shape[d].get<int64_t>();
+    if (v <= 0 || v > (int64_t{1} << 24)) throw ConfigError(fmt::format("bad input dimension {}", v));
+    dims.push_back(v);
+  }
+  return std::make_shared<InputLayer>(Shape(dims), config_name(c));
+}
+
+}  // namespace resnet::layers

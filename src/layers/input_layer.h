@@ -19,6 +19,8 @@ class InputLayer : public Layer {
   int min_inputs() const override { return 0; }
   int max_inputs() const override { return 0; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
   Shape infer(const std::vector<Shape>& inputs) const override;
   // inputs: the batch (one tensor); checks its per-sample shape.
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;

@@ -12,6 +12,7 @@ class MaxPooling2D : public Pooling2D {
  public:
   explicit MaxPooling2D(Pool2DOptions o)
       : Pooling2D("MaxPooling2D", ops::PoolKind::Max, std::move(o)) {}
+  static std::shared_ptr<Layer> from_config(const Config& c);
 };
 
 }  // namespace resnet::layers

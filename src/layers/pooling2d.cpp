@@ -1,5 +1,7 @@
 #include "layers/pooling2d.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -86,6 +88,28 @@ std::vector<Tensor> Pooling2D::backward(const Tensor& dy, const std::vector<bool
 void Pooling2D::clear_saved() {
   x_ = Tensor();
   workspace_ = Tensor();
+}
+
+}  // namespace resnet::layers
+
+namespace resnet::layers {
+
+Config Pooling2D::config() const {
+  Config c = Layer::config();
+  return c.set("pool_size", std::vector<int64_t>{o_.pool_size[0], o_.pool_size[1]})
+      .set("padding", padding_name(o_.padding))
+      .set("strides", std::vector<int64_t>{o_.strides[0], o_.strides[1]})
+      .set("data_format", "channels_last");
+}
+
+Pool2DOptions pool_options_from_config(const Config& c) {
+  require_channels_last(c);
+  Pool2DOptions o;
+  o.pool_size = config_pair(c, "pool_size", o.pool_size);
+  o.strides = config_pair(c, "strides", o.strides);  // absent or null: the pool size
+  o.padding = config_padding(c);
+  o.name = config_name(c);
+  return o;
 }
 
 }  // namespace resnet::layers

@@ -21,6 +21,7 @@ class Pooling2D : public Layer {
 
   const Pool2DOptions& options() const { return o_; }
 
+  Config config() const override;
   Shape infer(const std::vector<Shape>& inputs) const override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
@@ -35,5 +36,9 @@ class Pooling2D : public Layer {
   Tensor x_, workspace_;
   ops::PoolGeom g_;
 };
+
+// The options of a Keras MaxPooling2D / AveragePooling2D config; ConfigError for what is not
+// supported.
+Pool2DOptions pool_options_from_config(const Config& c);
 
 }  // namespace resnet::layers

@@ -1,5 +1,7 @@
 #include "layers/re_lu.h"
 
+#include "layers/config_json.h"
+
 #include "layers/layer_util.h"
 
 namespace resnet::layers {
@@ -33,3 +35,21 @@ LayerRef<layers::ReLU> ReLU(NamedOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config ReLU::config() const {
+  return Layer::config().set_null("max_value").set("negative_slope", 0.0).set("threshold", 0.0);
+}
+
+std::shared_ptr<Layer> ReLU::from_config(const Config& c) {
+  if (c.has("max_value") || c.get_double("negative_slope", 0.0) != 0.0 ||
+      c.get_double("threshold", 0.0) != 0.0) {
+    throw ConfigError(
+        "max_value, negative_slope and threshold are not supported (LeakyReLU is a layer of its "
+        "own)");
+  }
+  return std::make_shared<ReLU>(NamedOptions{.name = config_name(c)});
+}
+
+}  // namespace resnet::layers

@@ -1,5 +1,7 @@
 #include "layers/zero_padding2d.h"
 
+#include "layers/config_json.h"
+
 #include <fmt/format.h>
 
 #include "layers/layer_util.h"
@@ -46,3 +48,41 @@ LayerRef<layers::ZeroPadding2D> ZeroPadding2D(ZeroPadding2DOptions o) {
 }
 
 }  // namespace resnet
+
+namespace resnet::layers {
+
+Config ZeroPadding2D::config() const {
+  Config c = Layer::config();
+  const auto& p = o_.padding;
+  ConfigAccess::json(c)["padding"] = {{p[0], p[1]}, {p[2], p[3]}};
+  return c.set("data_format", "channels_last");
+}
+
+std::shared_ptr<Layer> ZeroPadding2D::from_config(const Config& c) {
+  require_channels_last(c);
+  ZeroPadding2DOptions o;
+  // 1 -> all sides; (h, w) -> symmetric; ((top, bottom), (left, right)).
+  const nlohmann::ordered_json& p = ConfigAccess::json(c).at("padding");
+  auto integer = [&](const nlohmann::ordered_json& v) {
+    if (!v.is_number_integer()) {
+      throw ConfigError(fmt::format("unsupported padding {}", p.dump()));
+    }
+    return v.get<int64_t>();
+  };
+  if (p.is_number_integer()) {
+    const int64_t v = p.get<int64_t>();
+    o.padding = {v, v, v, v};
+  } else if (p.is_array() && p.size() == 2 && !p[0].is_array()) {
+    const int64_t h = integer(p[0]), w = integer(p[1]);
+    o.padding = {h, h, w, w};
+  } else if (p.is_array() && p.size() == 2 && p[0].is_array() && p[1].is_array() &&
+             p[0].size() == 2 && p[1].size() == 2) {
+    o.padding = {integer(p[0][0]), integer(p[0][1]), integer(p[1][0]), integer(p[1][1])};
+  } else {
+    throw ConfigError(fmt::format("unsupported padding {}", p.dump()));
+  }
+  o.name = config_name(c);
+  return std::make_shared<ZeroPadding2D>(std::move(o));
+}
+
+}  // namespace resnet::layers

@@ -17,6 +17,8 @@ class ZeroPadding2D : public Layer {
 
   const ZeroPadding2DOptions& options() const { return o_; }
 
+  Config config() const override;
+  static std::shared_ptr<Layer> from_config(const Config& c);
   Shape infer(const std::vector<Shape>& inputs) const override;
   Tensor forward(const std::vector<Tensor>& inputs, Mode mode) override;
   std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) override;
