@@ -297,12 +297,18 @@ struct NamedOptions {
   std::string name;
 };
 
+struct LeakyReLUOptions {
+  double negative_slope = 0.3;  // Keras's default (Keras 2: `alpha`); >= 0
+  std::string name;
+};
+
 namespace layers {
 class InputLayer;
 class Conv2D;
 class BatchNormalization;
 class Activation;
 class ReLU;
+class LeakyReLU;
 class Add;
 class MaxPooling2D;
 class AveragePooling2D;
@@ -322,6 +328,8 @@ LayerRef<layers::BatchNormalization> BatchNormalization(BatchNormalizationOption
 // kind: relu, softmax, sigmoid, tanh, linear.
 LayerRef<layers::Activation> Activation(std::string kind, std::string name = "");
 LayerRef<layers::ReLU> ReLU(NamedOptions o = {});
+// y = x for x > 0, negative_slope * x otherwise.
+LayerRef<layers::LeakyReLU> LeakyReLU(LeakyReLUOptions o = {});
 LayerRef<layers::Add> Add(NamedOptions o = {});
 LayerRef<layers::MaxPooling2D> MaxPooling2D(Pool2DOptions o = {});
 LayerRef<layers::AveragePooling2D> AveragePooling2D(Pool2DOptions o = {});

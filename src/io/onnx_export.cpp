@@ -24,6 +24,7 @@
 #include "layers/dense.h"
 #include "layers/dropout.h"
 #include "layers/input_layer.h"
+#include "layers/leaky_re_lu.h"
 #include "layers/pooling2d.h"
 #include "layers/zero_padding2d.h"
 #include "ops/ops.h"
@@ -262,32 +263,31 @@ class Exporter {
   Value export_conv(const layers::Conv2D& conv, const Value& x) {
     const auto& co = conv.options();
     const Shape in = in_shape(conv);
-    const Tensor kt = ops::plain(conv.param("kernel").value);
+    Tensor kt = ops::plain(conv.param("kernel").value);
     const Shape ks = kt.shape();  // (KH, KW, C, F)
     const int64_t kh = ks[0], kw = ks[1], c = ks[2], f = ks[3];
-    const float* k = kt.f32();
     std::vector<float> bias(static_cast<size_t>(f), 0.0f);
     if (co.use_bias) bias = values_of(conv, "bias");
-    std::vector<float> scale(static_cast<size_t>(f), 1.0f);
     const layers::BatchNormalization* bn = foldable_bn(conv);
     if (bn != nullptr) {
-      // y = gamma * (conv + b - mean) / sqrt(var + eps) + beta
-      const auto gamma = values_of(*bn, "gamma"), beta = values_of(*bn, "beta");
-      const auto mean = values_of(*bn, "moving_mean"), var = values_of(*bn, "moving_variance");
-      for (int64_t o = 0; o < f; ++o) {
-        const double s = gamma[o] / std::sqrt(static_cast<double>(var[o]) + bn->options().epsilon);
-        scale[o] = static_cast<float>(s);
-        bias[o] = static_cast<float>((bias[o] - mean[o]) * s + beta[o]);
-      }
+      // The fold the inference plan uses, so exported and in-process outputs agree.
+      Tensor folded_kernel, folded_bias;
+      ops::fold_batchnorm(kt, co.use_bias ? conv.param("bias").value : Tensor(),
+                          bn->param("gamma").value, bn->param("beta").value,
+                          bn->param("moving_mean").value, bn->param("moving_variance").value,
+                          bn->options().epsilon, folded_kernel, folded_bias);
+      kt = folded_kernel;
+      bias = folded_bias.to_vector();
       folded_.insert(bn->name());
     }
+    const float* k = kt.f32();
     // HWIO -> OIHW.
     std::vector<float> w(static_cast<size_t>(kt.numel()));
     for (int64_t i = 0; i < kh; ++i)
       for (int64_t j = 0; j < kw; ++j)
         for (int64_t ci = 0; ci < c; ++ci)
           for (int64_t o = 0; o < f; ++o)
-            w[((o * c + ci) * kh + i) * kw + j] = k[((i * kw + j) * c + ci) * f + o] * scale[o];
+            w[((o * c + ci) * kh + i) * kw + j] = k[((i * kw + j) * c + ci) * f + o];
     const std::string wname = add_init(conv.name() + "/kernel", {f, c, kh, kw}, w);
     std::vector<std::string> inputs = {x.name, wname};
     if (co.use_bias || bn != nullptr) inputs.push_back(add_init(conv.name() + "/bias", {f}, bias));
@@ -346,89 +346,136 @@ class Exporter {
     return {out, 3};
   }
 
-  Value export_layer(const Layer& l, std::vector<Value> xs) {
-    const std::string& cls = l.class_name();
+  // One converter per layer class (the table in export_layer). Each gets the layer and the
+  // values of its inputs (at least one) and returns the value of its output.
+  using Converter = Value (Exporter::*)(const Layer& l, const std::vector<Value>& xs);
+
+  Value export_layer(const Layer& l, const std::vector<Value>& xs) {
+    static const std::map<std::string, Converter, std::less<>> converters = {
+        {"Conv2D", &Exporter::convert_conv},
+        {"Dense", &Exporter::convert_dense},
+        {"BatchNormalization", &Exporter::convert_bn},
+        {"ReLU", &Exporter::convert_relu},
+        {"LeakyReLU", &Exporter::convert_leaky_relu},
+        {"Activation", &Exporter::convert_activation},
+        {"Dropout", &Exporter::convert_identity},
+        {"Add", &Exporter::convert_add},
+        {"MaxPooling2D", &Exporter::convert_max_pool},
+        {"AveragePooling2D", &Exporter::convert_avg_pool},
+        {"GlobalAveragePooling2D", &Exporter::convert_global_pool},
+        {"GlobalMaxPooling2D", &Exporter::convert_global_pool},
+        {"ZeroPadding2D", &Exporter::convert_zero_padding},
+        {"Flatten", &Exporter::convert_flatten},
+    };
     if (xs.empty()) unsupported(l, "it has no inputs");
+    auto it = converters.find(l.class_name());
+    if (it == converters.end()) unsupported(l, "no ONNX mapping for this layer type");
+    return (this->*(it->second))(l, xs);
+  }
+
+  Value convert_conv(const Layer& l, const std::vector<Value>& xs) {
+    return export_conv(dynamic_cast<const layers::Conv2D&>(l), xs[0]);
+  }
+  Value convert_dense(const Layer& l, const std::vector<Value>& xs) {
+    return export_dense(dynamic_cast<const layers::Dense&>(l), xs[0]);
+  }
+
+  Value convert_bn(const Layer& l, const std::vector<Value>& xs) {
+    if (folded_.count(l.name())) return values_.at(l.name());
     const Value& x = xs[0];
-    if (cls == "Conv2D") return export_conv(dynamic_cast<const layers::Conv2D&>(l), x);
-    if (cls == "Dense") return export_dense(dynamic_cast<const layers::Dense&>(l), x);
-    if (cls == "BatchNormalization") {
-      if (folded_.count(l.name())) return values_.at(l.name());
-      const auto& bn = dynamic_cast<const layers::BatchNormalization&>(l);
-      // On a CHW-ordered vector the per-feature parameters are permuted the same way.
-      std::vector<std::string> inputs = {x.name};
-      for (const char* p : {"gamma", "beta", "moving_mean", "moving_variance"}) {
-        const auto v = values_of(bn, p);
-        std::vector<float> o(v.size());
-        for (size_t r = 0; r < v.size(); ++r) o[x.onnx_index(static_cast<int64_t>(r))] = v[r];
-        inputs.push_back(add_init(l.name() + "/" + p, {static_cast<int64_t>(v.size())}, o));
-      }
+    const auto& bn = dynamic_cast<const layers::BatchNormalization&>(l);
+    // On a CHW-ordered vector the per-feature parameters are permuted the same way.
+    std::vector<std::string> inputs = {x.name};
+    for (const char* p : {"gamma", "beta", "moving_mean", "moving_variance"}) {
+      const auto v = values_of(bn, p);
+      std::vector<float> o(v.size());
+      for (size_t r = 0; r < v.size(); ++r) o[x.onnx_index(static_cast<int64_t>(r))] = v[r];
+      inputs.push_back(add_init(l.name() + "/" + p, {static_cast<int64_t>(v.size())}, o));
+    }
+    Value v = x;
+    v.name = fresh(l.name());
+    auto* n = node("BatchNormalization", v.name, inputs, v.name);
+    attr_float(n, "epsilon", static_cast<float>(bn.options().epsilon));
+    attr_float(n, "momentum", static_cast<float>(bn.options().momentum));
+    return v;
+  }
+
+  Value convert_relu(const Layer& l, const std::vector<Value>& xs) {
+    return activation(l, xs[0], "relu", fresh(l.name()));
+  }
+
+  Value convert_leaky_relu(const Layer& l, const std::vector<Value>& xs) {
+    Value v = xs[0];
+    v.name = fresh(l.name());
+    auto* n = node("LeakyRelu", v.name, {xs[0].name}, v.name);
+    attr_float(n, "alpha",
+               static_cast<float>(dynamic_cast<const layers::LeakyReLU&>(l).negative_slope()));
+    return v;
+  }
+
+  Value convert_activation(const Layer& l, const std::vector<Value>& xs) {
+    const auto& a = dynamic_cast<const layers::Activation&>(l);
+    return activation(l, xs[0], a.kind_name(), fresh(l.name()));
+  }
+
+  Value convert_identity(const Layer& l, const std::vector<Value>& xs) {
+    Value v = xs[0];
+    v.name = fresh(l.name());
+    node("Identity", v.name, {xs[0].name}, v.name);
+    return v;
+  }
+
+  Value convert_add(const Layer& l, const std::vector<Value>& xs) {
+    bool any_chw = false;
+    for (const Value& v : xs) any_chw = any_chw || v.chw_order;
+    std::vector<std::string> names;
+    for (const Value& v : xs) names.push_back(any_chw ? hwc(v, l.name()).name : v.name);
+    const std::string out = fresh(l.name());
+    node(xs.size() == 2 ? "Add" : "Sum", out, names, out);
+    return {out, xs[0].rank};
+  }
+
+  Value convert_max_pool(const Layer& l, const std::vector<Value>& xs) {
+    return export_pool(dynamic_cast<const layers::Pooling2D&>(l), xs[0], true);
+  }
+  Value convert_avg_pool(const Layer& l, const std::vector<Value>& xs) {
+    return export_pool(dynamic_cast<const layers::Pooling2D&>(l), xs[0], false);
+  }
+
+  Value convert_global_pool(const Layer& l, const std::vector<Value>& xs) {
+    const std::string pooled = fresh(l.name() + "/pool");
+    node(l.class_name() == "GlobalMaxPooling2D" ? "GlobalMaxPool" : "GlobalAveragePool", pooled,
+         {xs[0].name}, pooled);
+    const std::string out = fresh(l.name());
+    attr_int(node("Flatten", out, {pooled}, out), "axis", 1);
+    return {out, 1};
+  }
+
+  Value convert_zero_padding(const Layer& l, const std::vector<Value>& xs) {
+    const auto& p = dynamic_cast<const layers::ZeroPadding2D&>(l).options().padding;
+    const std::string pads = add_init_i64(l.name() + "/pads", {0, 0, p[0], p[2], 0, 0, p[1], p[3]});
+    const std::string out = fresh(l.name());
+    node("Pad", out, {xs[0].name, pads}, out);
+    return {out, 3};
+  }
+
+  Value convert_flatten(const Layer& l, const std::vector<Value>& xs) {
+    const Value& x = xs[0];
+    const std::string out = fresh(l.name());
+    if (x.rank != 3) {
+      node("Identity", out, {x.name}, out);
       Value v = x;
-      v.name = fresh(l.name());
-      auto* n = node("BatchNormalization", v.name, inputs, v.name);
-      attr_float(n, "epsilon", static_cast<float>(bn.options().epsilon));
-      attr_float(n, "momentum", static_cast<float>(bn.options().momentum));
+      v.name = out;
       return v;
     }
-    if (cls == "ReLU") return activation(l, x, "relu", fresh(l.name()));
-    if (cls == "Activation") {
-      const auto& a = dynamic_cast<const layers::Activation&>(l);
-      return activation(l, x, a.kind_name(), fresh(l.name()));
+    attr_int(node("Flatten", out, {x.name}, out), "axis", 1);
+    const Shape s = in_shape(l);
+    Value v{out, 1};
+    if (s[0] * s[1] > 1) {
+      v.chw_order = true;
+      v.chw = {s[2], s[0], s[1]};
     }
-    if (cls == "Dropout") {
-      Value v = x;
-      v.name = fresh(l.name());
-      node("Identity", v.name, {x.name}, v.name);
-      return v;
-    }
-    if (cls == "Add") {
-      bool any_chw = false;
-      for (const Value& v : xs) any_chw = any_chw || v.chw_order;
-      std::vector<std::string> names;
-      for (const Value& v : xs) names.push_back(any_chw ? hwc(v, l.name()).name : v.name);
-      const std::string out = fresh(l.name());
-      node(xs.size() == 2 ? "Add" : "Sum", out, names, out);
-      return {out, x.rank};
-    }
-    if (cls == "MaxPooling2D")
-      return export_pool(dynamic_cast<const layers::Pooling2D&>(l), x, true);
-    if (cls == "AveragePooling2D") {
-      return export_pool(dynamic_cast<const layers::Pooling2D&>(l), x, false);
-    }
-    if (cls == "GlobalAveragePooling2D" || cls == "GlobalMaxPooling2D") {
-      const std::string pooled = fresh(l.name() + "/pool");
-      node(cls == "GlobalMaxPooling2D" ? "GlobalMaxPool" : "GlobalAveragePool", pooled, {x.name},
-           pooled);
-      const std::string out = fresh(l.name());
-      attr_int(node("Flatten", out, {pooled}, out), "axis", 1);
-      return {out, 1};
-    }
-    if (cls == "ZeroPadding2D") {
-      const auto& p = dynamic_cast<const layers::ZeroPadding2D&>(l).options().padding;
-      const std::string pads =
-          add_init_i64(l.name() + "/pads", {0, 0, p[0], p[2], 0, 0, p[1], p[3]});
-      const std::string out = fresh(l.name());
-      node("Pad", out, {x.name, pads}, out);
-      return {out, 3};
-    }
-    if (cls == "Flatten") {
-      const std::string out = fresh(l.name());
-      if (x.rank != 3) {
-        node("Identity", out, {x.name}, out);
-        Value v = x;
-        v.name = out;
-        return v;
-      }
-      attr_int(node("Flatten", out, {x.name}, out), "axis", 1);
-      const Shape s = in_shape(l);
-      Value v{out, 1};
-      if (s[0] * s[1] > 1) {
-        v.chw_order = true;
-        v.chw = {s[2], s[0], s[1]};
-      }
-      return v;
-    }
-    unsupported(l, "no ONNX mapping for this layer type");
+    return v;
   }
 
   void finish_outputs() {

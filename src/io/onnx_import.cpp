@@ -551,32 +551,59 @@ class Importer {
         fail(fmt::format("attribute '{}' is given twice", a.name()));
       }
     }
-    if (op == "Constant") return convert_constant(n);
-    if (op == "Conv") return convert_conv(n);
-    if (op == "BatchNormalization") return convert_bn(n);
-    if (op == "Relu" || op == "Sigmoid" || op == "Tanh") return convert_activation(n);
-    if (op == "Softmax") return convert_softmax(n);
-    if (op == "Add" || op == "Sum") return convert_add(n);
-    if (op == "MaxPool" || op == "AveragePool") return convert_pool(n, op == "MaxPool");
-    if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
-      return convert_global_pool(n, op == "GlobalMaxPool");
+    // One converter per ONNX op type.
+    using Converter = void (Importer::*)(const onnx::NodeProto&);
+    static const std::map<std::string, Converter, std::less<>> converters = {
+        {"Constant", &Importer::convert_constant},
+        {"Conv", &Importer::convert_conv},
+        {"BatchNormalization", &Importer::convert_bn},
+        {"Relu", &Importer::convert_activation},
+        {"Sigmoid", &Importer::convert_activation},
+        {"Tanh", &Importer::convert_activation},
+        {"LeakyRelu", &Importer::convert_leaky_relu},
+        {"Softmax", &Importer::convert_softmax},
+        {"Add", &Importer::convert_add},
+        {"Sum", &Importer::convert_add},
+        {"MaxPool", &Importer::convert_pool},
+        {"AveragePool", &Importer::convert_pool},
+        {"GlobalAveragePool", &Importer::convert_global_pool},
+        {"GlobalMaxPool", &Importer::convert_global_pool},
+        {"Flatten", &Importer::convert_flatten},
+        {"Reshape", &Importer::convert_reshape},
+        {"Shape", &Importer::convert_shape_arithmetic},
+        {"Gather", &Importer::convert_shape_arithmetic},
+        {"Unsqueeze", &Importer::convert_shape_arithmetic},
+        {"Concat", &Importer::convert_shape_arithmetic},
+        {"Gemm", &Importer::convert_gemm},
+        {"Pad", &Importer::convert_pad},
+        {"Identity", &Importer::convert_identity},
+        {"Dropout", &Importer::convert_dropout},
+    };
+    auto it = converters.find(op);
+    if (it == converters.end()) fail(fmt::format("unsupported op type '{}'", op));
+    (this->*(it->second))(n);
+  }
+
+  void convert_identity(const onnx::NodeProto& n) { define(n, need_input(n, 0)); }
+
+  void convert_dropout(const onnx::NodeProto& n) {
+    if (n.input_size() >= 3 && !n.input(2).empty()) {
+      const Const& tm = constant(n.input(2), "training_mode");
+      if (tm.i.size() != 1 || tm.i[0] != 0) fail("training_mode must be false");
     }
-    if (op == "Flatten") return convert_flatten(n);
-    if (op == "Reshape") return convert_reshape(n);
-    if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Concat") {
-      return convert_shape_arithmetic(n);
-    }
-    if (op == "Gemm") return convert_gemm(n);
-    if (op == "Pad") return convert_pad(n);
-    if (op == "Identity") return define(n, need_input(n, 0));
-    if (op == "Dropout") {
-      if (n.input_size() >= 3 && !n.input(2).empty()) {
-        const Const& tm = constant(n.input(2), "training_mode");
-        if (tm.i.size() != 1 || tm.i[0] != 0) fail("training_mode must be false");
-      }
-      return define(n, need_input(n, 0));
-    }
-    fail(fmt::format("unsupported op type '{}'", op));
+    define(n, need_input(n, 0));
+  }
+
+  void convert_leaky_relu(const onnx::NodeProto& n) {
+    const Val x = need_input(n, 0);
+    const float alpha = attr_float("alpha", 0.01f);  // ONNX's default
+    if (alpha < 0.0f)
+      fail(fmt::format("LeakyRelu with a negative alpha ({}) is not supported", alpha));
+    Val out = x;
+    out.is_input = false;
+    out.nonneg = x.nonneg;
+    out.t = LeakyReLU({.negative_slope = alpha, .name = layer_name()})(x.t);
+    define(n, out);
   }
 
   Val need_input(const onnx::NodeProto& n, int k) {
@@ -744,7 +771,8 @@ class Importer {
     define(n, out);
   }
 
-  void convert_pool(const onnx::NodeProto& n, bool max) {
+  void convert_pool(const onnx::NodeProto& n) {
+    const bool max = n.op_type() == "MaxPool";
     const Val x = map_value(n.input_size() > 0 ? n.input(0) : std::string());
     const auto k = attr_ints("kernel_shape", {}, 2);
     if (k.empty()) fail("kernel_shape is required");
@@ -799,7 +827,8 @@ class Importer {
     define(n, map_of(y, x.nonneg));
   }
 
-  void convert_global_pool(const onnx::NodeProto& n, bool max) {
+  void convert_global_pool(const onnx::NodeProto& n) {
+    const bool max = n.op_type() == "GlobalMaxPool";
     const Val x = need_input(n, 0);
     if (x.kind == Kind::Pooled) return define(n, x);
     if (x.kind != Kind::Map) fail("the input must be a 4-D (N, C, H, W) tensor");

@@ -18,6 +18,7 @@
 #include "layers/global_average_pooling2d.h"
 #include "layers/global_max_pooling2d.h"
 #include "layers/input_layer.h"
+#include "layers/leaky_re_lu.h"
 #include "layers/max_pooling2d.h"
 #include "layers/re_lu.h"
 #include "layers/zero_padding2d.h"
@@ -38,6 +39,7 @@ const std::map<std::string, BuiltinFactory, std::less<>>& builtin_classes() {
       {"BatchNormalization", &layers::BatchNormalization::from_config},
       {"Activation", &layers::Activation::from_config},
       {"ReLU", &layers::ReLU::from_config},
+      {"LeakyReLU", &layers::LeakyReLU::from_config},
       {"Add", &layers::Add::from_config},
       {"ZeroPadding2D", &layers::ZeroPadding2D::from_config},
       {"MaxPooling2D", &layers::MaxPooling2D::from_config},

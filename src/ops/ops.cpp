@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cmath>
 
 #include "ops/onednn/onednn.h"
 #include "ops/ref/ref.h"
@@ -122,20 +123,32 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
 }
 
 // ---------------------------------------------------------------------------------------------
-Tensor eltwise_forward(Eltwise e, const Tensor& x) {
+namespace {
+void check_alpha(double alpha, const char* op) {
+  if (!(alpha >= 0.0) || !std::isfinite(alpha)) {
+    throw ConfigError(
+        fmt::format("{}: the negative slope must be finite and >= 0, got {}", op, alpha));
+  }
+}
+}  // namespace
+
+Tensor eltwise_forward(Eltwise e, const Tensor& x, double alpha) {
   expect_f32(x, "eltwise_forward", "input");
-  if (!use_ref()) return onednn::eltwise_forward(e, x);
+  check_alpha(alpha, "eltwise_forward");
+  if (!use_ref()) return onednn::eltwise_forward(e, x, alpha);
   Tensor xp = plain(x);
   Tensor y = Tensor::empty(x.shape());
-  ref::eltwise_forward(e, xp.f32(), y.f32(), x.numel());
+  ref::eltwise_forward(e, xp.f32(), y.f32(), x.numel(), alpha);
   return y;
 }
 
-Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y) {
-  if (!use_ref()) return onednn::eltwise_backward(e, dy, x, y);
+Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y,
+                        double alpha) {
+  check_alpha(alpha, "eltwise_backward");
+  if (!use_ref()) return onednn::eltwise_backward(e, dy, x, y, alpha);
   Tensor dyp = plain(dy), xp = plain(x), yp = plain(y);
   Tensor dx = Tensor::empty(dy.shape());
-  ref::eltwise_backward(e, dyp.f32(), cf(xp), cf(yp), dx.f32(), dy.numel());
+  ref::eltwise_backward(e, dyp.f32(), cf(xp), cf(yp), dx.f32(), dy.numel(), alpha);
   return dx;
 }
 

@@ -118,8 +118,11 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
                         Tensor& dbeta);
 
 // Element-wise activations. Backward uses x for Relu/Linear and y for Sigmoid/Tanh; pass both.
-Tensor eltwise_forward(Eltwise e, const Tensor& x);
-Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y);
+// `alpha` is Relu's slope for x < 0 (0: ReLU; > 0: LeakyReLU, y = alpha * x there); it must be
+// >= 0 (so y > 0 exactly when x > 0) and is ignored by the other kinds.
+Tensor eltwise_forward(Eltwise e, const Tensor& x, double alpha = 0.0);
+Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y,
+                        double alpha = 0.0);
 
 // Softmax over the last axis. Backward: dx = y * (dy - sum(dy * y)).
 Tensor softmax_forward(const Tensor& x);

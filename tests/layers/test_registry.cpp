@@ -49,8 +49,7 @@ TEST(Config, TypedAccessAndErrorsNameTheKey) {
   EXPECT_NE(error_of([&] { c.get_int("rate"); }).find("'rate': expected an integer, found 0.25"),
             std::string::npos);
   EXPECT_NE(error_of([&] { c.get_string("filters"); }).find("'filters'"), std::string::npos);
-  EXPECT_NE(error_of([&] { c.get_bool("absent"); }).find("'absent' is missing"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { c.get_bool("absent"); }).find("'absent' is missing"), std::string::npos);
   EXPECT_NE(error_of([&] { c.get_int("name", 1); }).find("'name'"), std::string::npos);
   EXPECT_THROW(Config::parse("[1, 2]"), ConfigError);
   EXPECT_THROW(Config::parse("{not json"), ConfigError);
@@ -85,6 +84,7 @@ std::vector<std::shared_ptr<Layer>> sample_layers() {
                                 .name = "bn"});
   auto act = Activation("tanh", "act");
   auto relu = ReLU({.name = "relu"});
+  auto leaky = LeakyReLU({.negative_slope = 0.125, .name = "leaky"});
   auto pad = ZeroPadding2D({.padding = {1, 2, 0, 3}, .name = "pad"});
   auto maxp = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 1}, .name = "maxp"});
   auto avgp = AveragePooling2D({.pool_size = {2, 2}, .padding = Padding::Same, .name = "avgp"});
@@ -100,7 +100,7 @@ std::vector<std::shared_ptr<Layer>> sample_layers() {
   SymTensor x = conv(in);
   x = bn(x);
   x = act(x);
-  SymTensor r = relu(x);
+  SymTensor r = leaky(relu(x));
   x = add({x, r});
   x = pad(x);
   SymTensor a = maxp(x);
@@ -111,9 +111,9 @@ std::vector<std::shared_ptr<Layer>> sample_layers() {
   x = drop(g);
   dense(x);
   std::vector<std::shared_ptr<Layer>> out = {in.node()->layer};
-  for (Layer* l : {&conv.layer(), &bn.layer(), &act.layer(), &relu.layer(), &pad.layer(),
-                   &maxp.layer(), &avgp.layer(), &add.layer(), &gap.layer(), &gmp.layer(),
-                   &flat.layer(), &drop.layer(), &dense.layer()}) {
+  for (Layer* l : {&conv.layer(), &bn.layer(), &act.layer(), &relu.layer(), &leaky.layer(),
+                   &pad.layer(), &maxp.layer(), &avgp.layer(), &add.layer(), &gap.layer(),
+                   &gmp.layer(), &flat.layer(), &drop.layer(), &dense.layer()}) {
     out.push_back(l->shared_from_this());
   }
   return out;
@@ -155,23 +155,33 @@ TEST(LayerRegistry, ConfigsWithTheKerasFieldsOfEachLayer) {
   EXPECT_EQ(ls[0]->config().dump(),
             R"({"batch_input_shape":[null,9,9,4],"dtype":"float32","sparse":false,)"
             R"("ragged":false,"name":"in"})");
-  EXPECT_EQ(ls[5]->config().get_string("data_format"), "channels_last");
+  EXPECT_EQ(ls[6]->config().get_string("data_format"), "channels_last");
   EXPECT_EQ(ls[2]->config().get_ints("axis"), (std::vector<int64_t>{3}));
+  // LeakyReLU: Keras 2.4 writes the slope as alpha; Keras 3's negative_slope reads too.
+  EXPECT_EQ(ls[5]->config().dump(),
+            R"({"name":"leaky","trainable":true,"dtype":"float32","alpha":0.125})");
+  auto k3 = layer_from_config(
+      "LeakyReLU", Config::parse(R"({"name": "l3", "negative_slope": 0.05, "dtype": "float32"})"));
+  EXPECT_EQ(k3->config().get_double("alpha"), 0.05);
+  EXPECT_EQ(layer_from_config("LeakyReLU", Config())->config().get_double("alpha"), 0.3);
 }
 
 TEST(LayerRegistry, BadConfigsNameTheKeyAndUnknownClassesTheClass) {
-  EXPECT_NE(error_of([] { layer_from_config("GroupNormalization", Config()); })
-                .find("unknown layer class 'GroupNormalization'"),
+  EXPECT_NE(error_of([] {
+              layer_from_config("GroupNormalization", Config());
+            }).find("unknown layer class 'GroupNormalization'"),
             std::string::npos);
   EXPECT_NE(error_of([] {
               layer_from_config("Conv2D", Config::parse(R"({"filters": "8", "kernel_size": 3})"));
             }).find("'filters'"),
             std::string::npos);
-  EXPECT_NE(error_of([] { layer_from_config("Dense", Config::parse(R"({"name": "d"})")); })
-                .find("'units' is missing"),
+  EXPECT_NE(error_of([] {
+              layer_from_config("Dense", Config::parse(R"({"name": "d"})"));
+            }).find("'units' is missing"),
             std::string::npos);
   EXPECT_NE(error_of([] {
-              layer_from_config("Conv2D", Config::parse(R"({"filters": 8, "kernel_size": [1, 2, 3]})"));
+              layer_from_config("Conv2D",
+                                Config::parse(R"({"filters": 8, "kernel_size": [1, 2, 3]})"));
             }).find("'kernel_size': expected an integer or a pair"),
             std::string::npos);
   EXPECT_THROW(layer_from_config("Conv2D", Config::parse(R"({"filters": 0, "kernel_size": 3})")),
@@ -182,8 +192,8 @@ TEST(LayerRegistry, BadConfigsNameTheKeyAndUnknownClassesTheClass) {
   EXPECT_THROW(layer_from_config("ReLU", Config::parse(R"({"max_value": 6.0})")), ConfigError);
   EXPECT_THROW(layer_from_config("GlobalAveragePooling2D", Config::parse(R"({"keepdims": true})")),
                ConfigError);
-  EXPECT_THROW(
-      layer_from_config("BatchNormalization", Config::parse(R"({"axis": [1, 2]})")), ConfigError);
+  EXPECT_THROW(layer_from_config("BatchNormalization", Config::parse(R"({"axis": [1, 2]})")),
+               ConfigError);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +268,29 @@ TEST(LayerRegistry, AUserLayerClassLoadsFromAKerasFileWhileRegistered) {
   EXPECT_TRUE(unregister_layer_class("Scale"));
   EXPECT_FALSE(unregister_layer_class("Scale"));
   EXPECT_THROW(register_layer_class("", &Scale::from_config), ConfigError);
+}
+
+TEST(LayerRegistry, LeakyReLURoundTripsThroughAKerasFileAndTrains) {
+  testing::TempDir dir("resnet_registry");
+  reset_name_counters();
+  set_global_seed(4);
+  SymTensor in = Input({6, 6, 3});
+  SymTensor x = Conv2D({.filters = 4, .kernel = {3, 3}})(in);
+  x = BatchNormalization()(x);
+  x = LeakyReLU({.negative_slope = 0.1, .name = "leaky"})(x);
+  x = GlobalAveragePooling2D()(x);
+  x = Dense({.units = 3, .activation = "softmax"})(x);
+  Model m(in, x, "leaky");
+  m.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
+  const Tensor xs = random_tensor({4, 6, 6, 3}, 10);
+  const Tensor labels = Tensor::from_vector(Shape{4}, {0.0f, 1.0f, 2.0f, 1.0f});
+  m.train_step(xs, labels);
+  save_model(m, dir.file("leaky.h5"));
+  Model back = load_model(dir.file("leaky.h5"));
+  EXPECT_EQ(back.layer("leaky").config().dump(), m.layer("leaky").config().dump());
+  EXPECT_EQ(back.predict(xs).to_vector(), m.predict(xs).to_vector());
+  // Training resumes identically (optimizer state restored).
+  EXPECT_EQ(back.train_step(xs, labels), m.train_step(xs, labels));
 }
 
 TEST(LayerRegistry, ARegisteredClassShadowsABuiltInOneUntilTheScopeEnds) {

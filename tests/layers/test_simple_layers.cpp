@@ -1,4 +1,5 @@
-// Activation, ReLU, Add, ZeroPadding2D, Flatten, InputLayer: values and gradients.
+// Activation, ReLU, LeakyReLU, Add, ZeroPadding2D, Flatten, InputLayer: values and gradients.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include "layers/add.h"
 #include "layers/flatten.h"
 #include "layers/input_layer.h"
+#include "layers/leaky_re_lu.h"
 #include "layers/re_lu.h"
 #include "layers/zero_padding2d.h"
 #include "ops/ops.h"
@@ -58,6 +60,34 @@ TEST_F(LayersSimple, ActivationGradients) {
   auto r = ReLU();
   r(Input({4, 5}));
   EXPECT_TRUE(check_layer_grads(*r, {away_from_zero(Shape{2, 4, 5}, 60)}, "ReLU"));
+}
+
+TEST_F(LayersSimple, LeakyReLUValuesAndGradients) {
+  const Tensor x = Tensor::from_vector(Shape{1, 4}, {-2.0f, -0.5f, 1.0f, 3.0f});
+  auto dflt = LeakyReLU();
+  dflt(Input({4}));
+  EXPECT_DOUBLE_EQ(dflt->negative_slope(), 0.3);  // Keras's default
+  EXPECT_TRUE(AllClose(ops::plain(dflt->forward({x}, Mode::Inference)),
+                       Tensor::from_vector(Shape{1, 4}, {-0.6f, -0.15f, 1.0f, 3.0f}), 1e-6));
+  for (double slope : {0.3, 0.0, 2.0}) {
+    auto l = LeakyReLU({.negative_slope = slope});
+    l(Input({3, 3, 5}));
+    EXPECT_TRUE(check_layer_grads(*l, {away_from_zero(Shape{2, 3, 3, 5}, 61)},
+                                  fmt::format("LeakyReLU slope {}", slope)));
+  }
+  // The same on oneDNN (blocked layouts stay blocked).
+  {
+    ops::BackendScope dnn(ops::Backend::OneDnn);
+    auto l = LeakyReLU({.negative_slope = 0.2});
+    l(Input({4}));
+    EXPECT_TRUE(AllClose(ops::plain(l->forward({x}, Mode::Training)),
+                         Tensor::from_vector(Shape{1, 4}, {-0.4f, -0.1f, 1.0f, 3.0f}), 1e-6));
+    const Tensor dy = Tensor::from_vector(Shape{1, 4}, {1.0f, 2.0f, 3.0f, 4.0f});
+    EXPECT_TRUE(AllClose(ops::plain(l->backward(dy, {true})[0]),
+                         Tensor::from_vector(Shape{1, 4}, {0.2f, 0.4f, 3.0f, 4.0f}), 1e-6));
+  }
+  EXPECT_THROW(LeakyReLU({.negative_slope = -0.1}), ConfigError);
+  EXPECT_THROW(LeakyReLU({.negative_slope = std::nan("")}), ConfigError);
 }
 
 TEST_F(LayersSimple, AddValuesAndGradients) {

@@ -21,6 +21,7 @@
 #include "resnet/optim.h"
 #include "support/allclose.h"
 #include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace resnet;
@@ -31,34 +32,7 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
-// A fresh folder under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  // Named after the running test, or `name` (in SetUpTestSuite, where no test runs).
-  explicit TempDir(const std::string& name = "") {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::string base = info != nullptr && name.empty()
-                                 ? std::string(info->test_suite_name()) + "_" + info->name()
-                                 : name;
-    path_ = fs::temp_directory_path() / fmt_name("resnet_onnx_" + base);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static std::string fmt_name(std::string s) {
-    for (char& c : s) {
-      if (c == '/') c = '_';
-    }
-    return s + "_" + std::to_string(::getpid());
-  }
-  fs::path path_;
-};
+using resnet::testing::TempDir;
 
 // Runs a shell command; returns its exit status and stdout+stderr.
 int run(const std::string& cmd, std::string* output = nullptr) {
@@ -259,6 +233,7 @@ TEST(OnnxExport, EveryLayerType) {
                    .padding = Padding::Same,
                    .dilation = {2, 2},
                    .activation = "tanh"})(x);
+  a = LeakyReLU({.negative_slope = 0.2})(a);
   auto b = Conv2D({.filters = 8, .kernel = {1, 1}, .activation = "sigmoid"})(x);
   x = Add()({x, a, b});
   x = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 2}, .padding = Padding::Same})(x);
@@ -276,6 +251,37 @@ TEST(OnnxExport, EveryLayerType) {
   randomize_bn(m, 300);
   check_export(m, {}, "every layer");
   check_export(m, {.fold_bn = true}, "every layer fold_bn");
+}
+
+// The exporter folds batch norm with the same function as the inference plan: a folded export
+// imported back gives exactly what the model gives in-process. (Each convolution ends in a ReLU,
+// so the imported ones run on the fused path too: a lone convolution runs on the plain one, whose
+// rounding differs.)
+TEST(OnnxExport, FoldedBatchNormEqualsTheInProcessFold) {
+  REQUIRE_ONNX();
+  set_global_seed(8);
+  reset_name_counters();
+  auto in = Input({9, 9, 5});
+  auto x = Conv2D({.filters = 7, .kernel = {3, 3}, .padding = Padding::Same})(in);
+  x = BatchNormalization()(x);
+  x = ReLU()(x);
+  x = Conv2D({.filters = 6, .kernel = {1, 1}, .use_bias = false})(x);
+  x = BatchNormalization({.epsilon = 1.001e-5})(x);
+  x = Activation("relu")(x);
+  Model m(in, x, "conv_bn");
+  randomize_bn(m, 500);
+  TempDir dir;
+  export_onnx(m, dir.file("folded.onnx"), {.fold_bn = true});
+  Model back = import_onnx(dir.file("folded.onnx"));
+  int convs = 0, bns = 0;
+  for (const auto& l : back.layers()) {
+    convs += l->class_name() == "Conv2D";
+    bns += l->class_name() == "BatchNormalization";
+  }
+  EXPECT_EQ(convs, 2);
+  EXPECT_EQ(bns, 0);
+  const Tensor x_in = random_tensor({3, 9, 9, 5}, 9, -1.0f, 1.0f);
+  EXPECT_EQ(back.predict(x_in).to_vector(), m.predict(x_in).to_vector());
 }
 
 // A flattened 3x2 map through BatchNormalization (parameters permuted to CHW order) and Dropout

@@ -3,6 +3,7 @@
 // valid/same padding, 1x1, dilation, and the real shapes of the tutorial ResNet-50 at 64x64 with
 // batch 2). Also: chains where blocked outputs feed the next op, and weight updates that must not
 // be served from a stale reorder cache.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -283,6 +284,29 @@ TEST(OneDnnEltwise, ForwardAndBackwardMatchRef) {
         return Outputs{{"y", y}, {"dx", dx}};
       });
     }
+  }
+}
+
+TEST(OneDnnEltwise, LeakyReluMatchesRefFromTheInputAndFromTheOutput) {
+  for (double alpha : {0.3, 0.01, 1.5}) {
+    for (const Shape& s : std::vector<Shape>{{2, 5, 7, 3}, {1, 8, 8, 16}, {3, 17}}) {
+      const Tensor x = random_tensor(s, 21, -3.0f, 3.0f);
+      const Tensor dy = random_tensor(s, 22);
+      expect_backends_agree(fmt::format("leaky relu alpha={} x={}", alpha, s.str()), [&] {
+        Tensor y = eltwise_forward(Eltwise::Relu, x, alpha);
+        Tensor dx_from_x = eltwise_backward(Eltwise::Relu, dy, x, Tensor(), alpha);
+        Tensor dx_from_y = eltwise_backward(Eltwise::Relu, dy, Tensor(), y, alpha);
+        return Outputs{{"y", y}, {"dx_from_x", dx_from_x}, {"dx_from_y", dx_from_y}};
+      });
+    }
+  }
+  // Known values, and a negative slope is refused.
+  const Tensor x = Tensor::from_vector(Shape{4}, {-2.0f, -0.5f, 0.0f, 3.0f});
+  for (Backend b : {Backend::Ref, Backend::OneDnn}) {
+    BackendScope scope(b);
+    EXPECT_EQ(plain(eltwise_forward(Eltwise::Relu, x, 0.25)).to_vector(),
+              (std::vector<float>{-0.5f, -0.125f, 0.0f, 3.0f}));
+    EXPECT_THROW(eltwise_forward(Eltwise::Relu, x, -0.1), ConfigError);
   }
 }
 

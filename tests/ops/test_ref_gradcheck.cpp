@@ -283,6 +283,25 @@ TEST_P(RefEltwiseGrad, MatchesFiniteDifferences) {
   EXPECT_TRUE(gradcheck(inputs, forward, backward, context));
 }
 
+TEST(RefEltwiseGrad, LeakyReluMatchesFiniteDifferences) {
+  const int64_t n = 40;
+  const double alpha = 0.3;
+  std::vector<GradInput> inputs = {{"x", away_from_zero(n, 23)}};
+  auto forward = [&](const GradValues& v) {
+    Vec y = nan_vec(n);
+    ref::eltwise_forward(Eltwise::Relu, v[0].data(), y.data(), n, alpha);
+    return y;
+  };
+  auto backward = [&](const GradValues& v, const Vec& dy, GradValues& grads) {
+    Vec y(n);
+    ref::eltwise_forward(Eltwise::Relu, v[0].data(), y.data(), n, alpha);
+    // From the output only, as the layer does.
+    ref::eltwise_backward<double>(Eltwise::Relu, dy.data(), nullptr, y.data(), grads[0].data(), n,
+                                  alpha);
+  };
+  EXPECT_TRUE(gradcheck(inputs, forward, backward, "eltwise leaky relu alpha=0.3 count=40"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Ref, RefEltwiseGrad,
                          ::testing::Values(Eltwise::Linear, Eltwise::Relu, Eltwise::Sigmoid,
                                            Eltwise::Tanh),

@@ -18,13 +18,13 @@ struct EltwiseAlg {
 
 // Algorithm for `e`; `use_dst` selects the variant whose backward reads the output y
 // (sigmoid and tanh) so the caller can pass y instead of recomputing from x.
-EltwiseAlg eltwise_alg(Eltwise e, bool use_dst) {
+EltwiseAlg eltwise_alg(Eltwise e, bool use_dst, double alpha) {
   switch (e) {
     case Eltwise::Linear:
       return {algorithm::eltwise_linear, 1.0f, 0.0f};
     case Eltwise::Relu:
-      return {use_dst ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu, 0.0f,
-              0.0f};
+      return {use_dst ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu,
+              static_cast<float>(alpha), 0.0f};
     case Eltwise::Sigmoid:
       return {use_dst ? algorithm::eltwise_logistic_use_dst_for_bwd : algorithm::eltwise_logistic,
               0.0f, 0.0f};
@@ -88,13 +88,13 @@ dnnl::softmax_forward::primitive_desc make_sm_fwd_pd(const memory::desc& md, int
 
 }  // namespace
 
-Tensor eltwise_forward(Eltwise e, const Tensor& x) {
+Tensor eltwise_forward(Eltwise e, const Tensor& x, double alpha) {
   const char* op = "eltwise_forward";
   return guarded(
       op, [&] { return fmt::format("{} x={}", eltwise_name(e), describe(x)); },
       [&] {
         const memory::desc src_md = md_of(x);
-        auto elt = elt_fwd(eltwise_alg(e, false), src_md);
+        auto elt = elt_fwd(eltwise_alg(e, false, alpha), src_md);
         Tensor y = make_output(x.shape(), src_md);
         execute(elt->prim,
                 {{DNNL_ARG_SRC, mem_over(x, src_md)}, {DNNL_ARG_DST, mem_over(y, src_md)}});
@@ -102,7 +102,8 @@ Tensor eltwise_forward(Eltwise e, const Tensor& x) {
       });
 }
 
-Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y) {
+Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y,
+                        double alpha) {
   const char* op = "eltwise_backward";
   // Sigmoid and tanh differentiate from y (x when y is not given); relu from x (or from y:
   // relu'(x) = [y > 0]); linear needs neither, only the layout of one of them.
@@ -130,7 +131,7 @@ Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tens
                            describe(y));
       },
       [&] {
-        const EltwiseAlg a = eltwise_alg(e, use_dst);
+        const EltwiseAlg a = eltwise_alg(e, use_dst, alpha);
         const memory::desc data_md = md_of(data);
         auto elt = elt_bwd(a, data_md);
         Tensor dx = make_output(data.shape(), data_md);

@@ -47,8 +47,9 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
                         const Tensor& var, double eps, bool stats_fixed, Tensor& dx, Tensor& dgamma,
                         Tensor& dbeta);
 
-Tensor eltwise_forward(Eltwise e, const Tensor& x);
-Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y);
+Tensor eltwise_forward(Eltwise e, const Tensor& x, double alpha);
+Tensor eltwise_backward(Eltwise e, const Tensor& dy, const Tensor& x, const Tensor& y,
+                        double alpha);
 
 Tensor softmax_forward(const Tensor& x);
 Tensor softmax_backward(const Tensor& dy, const Tensor& y);

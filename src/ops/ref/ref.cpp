@@ -235,10 +235,11 @@ void batchnorm_backward(const T* dy, const T* x, const T* gamma, const T* mean, 
 // Element-wise activations:
 //   Linear  y = x                    dx = dy
 //   Relu    y = max(x, 0)            dx = dy * [x > 0]      (gradient 0 at the kink, as TF)
+//           with alpha > 0 (LeakyReLU) y = alpha * x and dx = alpha * dy where x <= 0
 //   Sigmoid y = 1 / (1 + exp(-x))    dx = dy * y * (1 - y)
 //   Tanh    y = tanh(x)              dx = dy * (1 - y^2)
 template <class T>
-void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count) {
+void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count, double alpha) {
   for (int64_t k = 0; k < count; ++k) {
     const Acc v = x[k];
     Acc r = 0.0;
@@ -247,7 +248,7 @@ void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count) {
         r = v;
         break;
       case Eltwise::Relu:
-        r = v > 0.0 ? v : 0.0;
+        r = v > 0.0 ? v : alpha * v;
         break;
       case Eltwise::Sigmoid:
         // Both branches evaluate exp of a non-positive number, so neither overflows.
@@ -262,7 +263,8 @@ void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count) {
 }
 
 template <class T>
-void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int64_t count) {
+void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int64_t count,
+                      double alpha) {
   for (int64_t k = 0; k < count; ++k) {
     const Acc g = dy[k];
     Acc r = 0.0;
@@ -271,7 +273,7 @@ void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int
         r = g;
         break;
       case Eltwise::Relu:  // from x, or from y when x is not given: y > 0 exactly when x > 0
-        r = static_cast<Acc>(x != nullptr ? x[k] : y[k]) > 0.0 ? g : 0.0;
+        r = static_cast<Acc>(x != nullptr ? x[k] : y[k]) > 0.0 ? g : alpha * g;
         break;
       case Eltwise::Sigmoid: {
         const Acc s = y[k];
@@ -515,8 +517,8 @@ void add(const T* const* xs, int64_t count_inputs, T* y, int64_t count) {
                                                T*, int64_t, int64_t, double);                     \
   template void batchnorm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*,   \
                                       T*, int64_t, int64_t, double, bool);                        \
-  template void eltwise_forward<T>(Eltwise, const T*, T*, int64_t);                               \
-  template void eltwise_backward<T>(Eltwise, const T*, const T*, const T*, T*, int64_t);          \
+  template void eltwise_forward<T>(Eltwise, const T*, T*, int64_t, double);                       \
+  template void eltwise_backward<T>(Eltwise, const T*, const T*, const T*, T*, int64_t, double);  \
   template void softmax_forward<T>(const T*, T*, int64_t, int64_t);                               \
   template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t);                    \
   template void pool_forward<T>(const T*, T*, const PoolGeom&);                                   \

@@ -30,9 +30,10 @@ void batchnorm_backward(const T* dy, const T* x, const T* gamma, const T* mean, 
                         T* dgamma, T* dbeta, int64_t m, int64_t c, double eps, bool stats_fixed);
 
 template <class T>
-void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count);
+void eltwise_forward(Eltwise e, const T* x, T* y, int64_t count, double alpha = 0.0);
 template <class T>
-void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int64_t count);
+void eltwise_backward(Eltwise e, const T* dy, const T* x, const T* y, T* dx, int64_t count,
+                      double alpha = 0.0);
 
 // Rows of length c.
 template <class T>
