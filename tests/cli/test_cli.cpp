@@ -6,6 +6,7 @@
 #include <string>
 
 #include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -128,8 +129,8 @@ TEST(Cli, TrainSaveEvaluatePredictRoundTrip) {
   } else {
     GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
   }
-  const std::string dir = ::testing::TempDir() + "resnet_cli_roundtrip";
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  const resnet::testing::TempDir tmp("resnet_cli_roundtrip");
+  const std::string dir = tmp.str();
   const std::string model = dir + "/m.rnw";
   CliRun t =
       run("train --dataset fashion-mnist --model resnet20 --limit 256 --epochs 1 "

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -31,16 +33,10 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("resnet_cli_conventions_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // Runs the CLI with stdout and stderr captured separately.
 CliResult run(const std::string& args) {
-  static const fs::path dir = scratch_dir("io");
+  static const resnet::testing::TempDir scratch("resnet_cli_conventions_io");
+  const fs::path& dir = scratch.path();
   const fs::path out = dir / "stdout", err = dir / "stderr";
   const std::string cmd = std::string(RESNET_CLI_PATH) + " " + args + " >" + out.string() + " 2>" +
                           err.string() + " </dev/null";
@@ -180,7 +176,8 @@ void write_pgm(const fs::path& path, int shade) {
 }
 
 TEST(CliConventions, EvaluateAndPredictPrintJson) {
-  const fs::path dir = scratch_dir("json");
+  const resnet::testing::TempDir scratch("resnet_cli_conventions_json");
+  const fs::path& dir = scratch.path();
   write_idx(dir, "train", 40, 1);
   write_idx(dir, "t10k", 20, 2);
   const std::string data = "--dataset mnist --data-dir " + dir.string();

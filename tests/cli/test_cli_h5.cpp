@@ -4,9 +4,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "support/process.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -44,11 +46,9 @@ class CliH5 : public ::testing::Test {
       GTEST_SKIP() << "SIGNS not found in " << signs_dir()
                    << " (set RESNET_SIGNS_DIR to the folder holding {train,test}_signs.h5)";
     }
-    dir_ = ::testing::TempDir() + "resnet_cli_h5";
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    // A folder of each test's own: tests run in parallel under ctest -j.
+    tmp_.emplace("resnet_cli_h5");
+    dir_ = tmp_->str();
   }
   // Small and fast: ResNet-20 on 32 SIGNS images (validation on the 120 test images only where
   // a test needs the printed test accuracy).
@@ -57,6 +57,7 @@ class CliH5 : public ::testing::Test {
            " --limit 32 --batch-size 16 --seed 3 ";
   }
   std::string train_, test_, dir_;
+  std::optional<resnet::testing::TempDir> tmp_;
 };
 
 TEST_F(CliH5, TrainSaveEvaluateAndResumeWithTheSameLosses) {

@@ -25,6 +25,7 @@
 #include "resnet/model.h"
 #include "resnet/models.h"
 #include "support/allclose.h"
+#include "support/temp_dir.h"
 #include "train/save_hook.h"
 
 namespace resnet {
@@ -39,10 +40,10 @@ std::string keras_dir() {
 std::string resnet8_path() { return keras_dir() + "/resnet8_cifar10_keras2.4.h5"; }
 
 std::string tmp(const std::string& name) {
-  // Per process: ctest -j runs the tests of this file in parallel processes.
-  const std::string dir = ::testing::TempDir() + "resnet_h5_tests_" + std::to_string(::getpid());
-  fs::create_directories(dir);
-  return dir + "/" + name;
+  // One folder per process (ctest -j runs the tests of this file in parallel processes), removed
+  // when the process exits.
+  static const resnet::testing::TempDir dir("resnet_h5_tests");
+  return dir.file(name);
 }
 
 std::string read_bytes(const std::string& path) {

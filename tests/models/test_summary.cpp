@@ -9,6 +9,7 @@
 #include "resnet/io.h"
 #include "resnet/model.h"
 #include "resnet/models.h"
+#include "support/temp_dir.h"
 
 namespace resnet {
 namespace {
@@ -131,8 +132,8 @@ TEST(Summary, ChainUsesTheSequentialForm) {
 
 TEST(Plot, PngSvgAndDotFilesNameEveryLayer) {
   Model m = small_model();
-  const auto dir = std::filesystem::temp_directory_path() / "resnet_plot_test";
-  std::filesystem::create_directories(dir);
+  const resnet::testing::TempDir tmp("resnet_plot");
+  const auto& dir = tmp.path();
   const std::string png = (dir / "m.png").string(), svg = (dir / "m.svg").string(),
                     dot = (dir / "m.dot").string();
   plot_model(m, png, /*show_shapes=*/true);

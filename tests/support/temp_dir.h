@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace resnet::testing {
 
@@ -22,9 +24,8 @@ class TempDir {
     for (char& c : test) {
       if (c == '/') c = '_';  // parameterized test names
     }
-    path_ = std::filesystem::temp_directory_path() /
-            (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-             test);
+    path_ = std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()) +
+                                                      "_" + std::to_string(counter++) + "_" + test);
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -39,6 +40,23 @@ class TempDir {
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   const std::filesystem::path& path() const { return path_; }
   std::string str() const { return path_.string(); }
+  // Names of everything directly in the folder, sorted (to check nothing is left behind).
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  // Regular files anywhere below the folder.
+  size_t count_files() const {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(path_)) {
+      n += e.is_regular_file();
+    }
+    return n;
+  }
 
  private:
   std::filesystem::path path_;

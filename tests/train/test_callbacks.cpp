@@ -14,6 +14,7 @@
 #include "resnet/model.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
+#include "support/temp_dir.h"
 #include "train/save_hook.h"
 
 namespace resnet {
@@ -58,29 +59,7 @@ int run_epochs(Callback& cb, TrainContext& ctx, const std::string& key,
   return stopped;
 }
 
-class TempFolder {
- public:
-  TempFolder() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("resnet_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempFolder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  size_t count() const {
-    size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(path_)) n += e.is_regular_file();
-    return n;
-  }
-
- private:
-  fs::path path_;
-};
+using TempFolder = testing::TempDir;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -318,7 +297,7 @@ TEST(CallbacksModelCheckpoint, DefaultHookWritesTheModelFile) {
       {.filepath = dir.file("sub/w{epoch}.rnw"), .save_weights_only = true, .verbose = false});
   cb->on_epoch_end(0, {{"val_loss", 0.5}}, ctx);
   EXPECT_TRUE(fs::exists(dir.file("sub/w1.rnw")));
-  EXPECT_EQ(dir.count(), 1u);  // no temporary file left
+  EXPECT_EQ(dir.count_files(), 1u);  // no temporary file left
   EXPECT_EQ(out.str(), "");
 }
 
@@ -415,7 +394,7 @@ TEST(CallbacksCSVLogger, RewritesTheWholeFileAfterEveryEpoch) {
   cb->on_epoch_end(1, {{"loss", 0.1}, {"accuracy", 0.75}, {"lr", 0.001}}, ctx);
   EXPECT_EQ(read_all(path), "epoch,accuracy,loss,val_loss\n0,0.5,1.25,1.5\n1,0.75,0.1,NA\n");
   cb->on_train_end(ctx);
-  EXPECT_EQ(dir.count(), 1u);  // no temporary file left
+  EXPECT_EQ(dir.count_files(), 1u);  // no temporary file left
 
   // A new fit starts a new file (Keras append=False).
   cb->on_train_begin(ctx);

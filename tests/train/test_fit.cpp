@@ -6,6 +6,7 @@
 
 #include "resnet/model.h"
 #include "resnet/models.h"
+#include "support/temp_dir.h"
 
 namespace resnet {
 namespace {
@@ -190,7 +191,8 @@ TEST(Fit, ResumeFromASavedFileContinuesWithTheSameLosses) {
   Model straight = fresh();
   const std::vector<double> expected = straight.fit(d, two).values["loss"];
 
-  const std::string path = ::testing::TempDir() + "resume_test.rnw";
+  const resnet::testing::TempDir tmp("resnet_fit");
+  const std::string path = tmp.file("resume_test.rnw");
   {
     Model first = fresh();
     FitOptions one = base;

@@ -12,6 +12,7 @@
 
 #include "resnet/error.h"
 #include "resnet/train.h"
+#include "support/temp_dir.h"
 #include "train/history_plot.h"
 #include "train/py_format.h"
 
@@ -20,31 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class HistoryTempDir {
- public:
-  HistoryTempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("resnet_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~HistoryTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // Names of everything in the folder (to check no temporary file is left behind).
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
+using HistoryTempDir = testing::TempDir;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
