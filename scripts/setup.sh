@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git clang-format
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libhdf5-dev nlohmann-json3-dev libcli11-dev libfmt-dev libstb-dev zlib1g-dev
   graphviz libgraphviz-dev
   libgtest-dev libgmock-dev libbenchmark-dev

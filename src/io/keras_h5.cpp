@@ -198,7 +198,8 @@ KerasGraph build_keras_graph(const std::string& text, const std::string& where,
       cur_cls = s.cls;
       std::vector<SymTensor> ins;
       for (const std::string& src : s.sources) ins.push_back(tensors.at(src));
-      const SymTensor out = apply_layer(s.cls, *s.config, s.name, ins, where, params_used, max_params);
+      const SymTensor out =
+          apply_layer(s.cls, *s.config, s.name, ins, where, params_used, max_params);
       tensors[s.name] = out;
       ++done;
       for (size_t k : consumers[i]) {

@@ -25,11 +25,11 @@ struct KerasGraph {
 // "module"/"registered_name" keys, inbound nodes as {"args": [__keras_tensor__ ...]}, a flat
 // input_layers entry) through the functional API, layers in a topological order of their inbound
 // nodes, each created from its config by the layer registry (resnet/config.h: built-in classes
-// and those the user registered). Parameters are freshly initialized. Throws IoError prefixed with `where` (the file):
-// malformed JSON, an unknown layer class (naming the layer and its class), an unsupported option,
-// or a broken graph.
-// `max_params` >= 0 refuses (IoError) a config whose layers would create more parameters than
-// that before they are allocated (a file can hold at most file size / 4 float32 weights).
+// and those the user registered). Parameters are freshly initialized. Throws IoError prefixed with
+// `where` (the file): malformed JSON, an unknown layer class (naming the layer and its class), an
+// unsupported option, or a broken graph. `max_params` >= 0 refuses (IoError) a config whose layers
+// would create more parameters than that before they are allocated (a file can hold at most file
+// size / 4 float32 weights).
 Model build_keras_model_from_json(const std::string& json, const std::string& where,
                                   int64_t max_params = -1);
 KerasGraph build_keras_graph(const std::string& json, const std::string& where,

@@ -1,9 +1,8 @@
 #include "layers/activation.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
+#include "layers/config_json.h"
 #include "ops/ops.h"
 
 namespace resnet::layers {

@@ -1,12 +1,11 @@
 #include "layers/batch_normalization.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "layers/config_json.h"
 #include "layers/layer_util.h"
 
 namespace resnet::layers {

@@ -24,7 +24,8 @@ namespace layers {
 // A Keras int-or-pair value: 3 -> {3, 3}; [2, 3] -> {2, 3}; [2] -> {2, 2}. ConfigError naming
 // the key otherwise.
 std::array<int64_t, 2> config_pair(const Config& c, const char* key);
-std::array<int64_t, 2> config_pair(const Config& c, const char* key, std::array<int64_t, 2> fallback);
+std::array<int64_t, 2> config_pair(const Config& c, const char* key,
+                                   std::array<int64_t, 2> fallback);
 // "valid" / "same" (fallback "valid"); ConfigError for another value.
 Padding config_padding(const Config& c);
 // ConfigError unless data_format is absent or channels_last.

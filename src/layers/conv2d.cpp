@@ -1,11 +1,10 @@
 #include "layers/conv2d.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 
+#include "layers/config_json.h"
 #include "layers/layer_util.h"
 
 namespace resnet::layers {

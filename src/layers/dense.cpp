@@ -1,9 +1,8 @@
 #include "layers/dense.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
+#include "layers/config_json.h"
 #include "layers/layer_util.h"
 
 namespace resnet::layers {

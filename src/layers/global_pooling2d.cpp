@@ -1,9 +1,8 @@
 #include "layers/global_pooling2d.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
+#include "layers/config_json.h"
 #include "layers/layer_util.h"
 
 namespace resnet::layers {

@@ -1,9 +1,8 @@
 #include "layers/input_layer.h"
 
-#include "layers/config_json.h"
-
 #include <fmt/format.h>
 
+#include "layers/config_json.h"
 #include "layers/layer_util.h"
 
 namespace resnet::layers {
@@ -62,9 +61,9 @@ Config InputLayer::config() const {
 std::shared_ptr<Layer> InputLayer::from_config(const Config& c) {
   // Keras 2: batch_input_shape; Keras 3: batch_shape.
   const nlohmann::ordered_json& j = ConfigAccess::json(c);
-  const nlohmann::ordered_json shape =
-      c.has("batch_input_shape") ? j.at("batch_input_shape")
-                                  : j.value("batch_shape", nlohmann::ordered_json());
+  const nlohmann::ordered_json shape = c.has("batch_input_shape")
+                                           ? j.at("batch_input_shape")
+                                           : j.value("batch_shape", nlohmann::ordered_json());
   if (!shape.is_array() || shape.size() < 2) {
     throw ConfigError("missing or malformed batch_input_shape");
   }
@@ -74,7 +73,8 @@ std::shared_ptr<Layer> InputLayer::from_config(const Config& c) {
       throw ConfigError("dynamic input dimensions are not supported");
     }
     const int64_t v = shape[d].get<int64_t>();
-    if (v <= 0 || v > (int64_t{1} << 24)) throw ConfigError(fmt::format("bad input dimension {}", v));
+    if (v <= 0 || v > (int64_t{1} << 24))
+      throw ConfigError(fmt::format("bad input dimension {}", v));
     dims.push_back(v);
   }
   return std::make_shared<InputLayer>(Shape(dims), config_name(c));

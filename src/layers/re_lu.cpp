@@ -1,7 +1,6 @@
 #include "layers/re_lu.h"
 
 #include "layers/config_json.h"
-
 #include "layers/layer_util.h"
 
 namespace resnet::layers {

@@ -5,8 +5,6 @@
 #include "train/history_plot.h"
 
 #include <fmt/format.h>
-#include <graphviz/cgraph.h>
-#include <graphviz/gvc.h>
 
 #include <algorithm>
 #include <cctype>
@@ -15,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "io/graphviz.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 
@@ -355,25 +354,8 @@ std::string lower_extension(const std::string& path) {
 
 // Renders DOT text with the "nop" layout to `format` bytes.
 std::string render(const std::string& dot, const std::string& format, const std::string& path) {
-  GVC_t* gvc = gvContext();
-  Agraph_t* graph = agmemread(dot.c_str());
-  if (graph == nullptr) {
-    gvFreeContext(gvc);
-    throw Error(fmt::format("history plot {}: Graphviz could not read the generated DOT", path));
-  }
-  char* data = nullptr;
-  unsigned int length = 0;
-  int rc = gvLayout(gvc, graph, "nop");
-  // gvRenderData rather than gvRenderFilename: Graphviz 2.42 exits the process when it cannot
-  // open an output file; writing the bytes ourselves keeps errors as exceptions.
-  if (rc == 0) rc = gvRenderData(gvc, graph, format.c_str(), &data, &length);
-  std::string bytes;
-  if (rc == 0 && data != nullptr) bytes.assign(data, length);
-  if (data != nullptr) gvFreeRenderData(data);
-  gvFreeLayout(gvc, graph);
-  agclose(graph);
-  gvFreeContext(gvc);
-  if (rc != 0 || bytes.empty()) {
+  std::string bytes = graphviz::render(dot, "nop", format.c_str());
+  if (bytes.empty()) {
     throw IoError(fmt::format("history plot {}: Graphviz failed to render {}", path, format));
   }
   return bytes;

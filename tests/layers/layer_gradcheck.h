@@ -6,6 +6,9 @@
 // forgets to overwrite fails the check. Float32 needs a large step and a loose tolerance.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -24,7 +27,7 @@ inline ::testing::AssertionResult check_layer_grads(Layer& layer, const std::vec
   std::vector<GradInput> vars;
   for (size_t i = 0; i < xs.size(); ++i) {
     std::vector<float> v = xs[i].to_vector();
-    vars.push_back({"x" + std::to_string(i), std::vector<double>(v.begin(), v.end())});
+    vars.push_back({fmt::format("x{}", i), std::vector<double>(v.begin(), v.end())});
   }
   // Parameters the layer must differentiate: trainable params of a trainable layer.
   std::vector<Param*> params;
@@ -69,7 +72,9 @@ inline ::testing::AssertionResult check_layer_grads(Layer& layer, const std::vec
       }
       std::copy(f.begin(), f.end(), out.begin());
     };
+    // Input gradients are poisoned too: an input gradient the layer does not return fails.
     for (size_t i = 0; i < xs.size(); ++i) {
+      std::fill(grads[i].begin(), grads[i].end(), std::numeric_limits<double>::quiet_NaN());
       if (i < dx.size() && dx[i].defined()) copy(dx[i], grads[i]);
     }
     for (size_t k = 0; k < params.size(); ++k) copy(params[k]->grad, grads[xs.size() + k]);
@@ -78,7 +83,7 @@ inline ::testing::AssertionResult check_layer_grads(Layer& layer, const std::vec
   options.step = step;
   options.tol = tol;
   return gradcheck(vars, forward, backward,
-                   layer.name() + " (" + layer.class_name() + "): " + context, options);
+                   fmt::format("{} ({}): {}", layer.name(), layer.class_name(), context), options);
 }
 
 // Values spaced `gap` apart in a seeded random order (no ties, no near ties: max-pool kinks stay

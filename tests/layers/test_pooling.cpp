@@ -1,6 +1,9 @@
 // MaxPooling2D, AveragePooling2D and the global poolings: shapes, values, gradients.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <vector>
+
 #include "layer_gradcheck.h"
 #include "layers/average_pooling2d.h"
 #include "layers/global_average_pooling2d.h"
@@ -65,13 +68,20 @@ TEST_F(LayersPooling, Gradients) {
     Pool2DOptions o;
     Shape x;
   };
-  const Case cases[] = {
-      {true, {.pool_size = {3, 3}, .strides = {2, 2}}, Shape{2, 7, 7, 3}},
-      {true, {.pool_size = {2, 2}, .padding = Padding::Same}, Shape{1, 5, 5, 2}},
-      {false, {.pool_size = {2, 2}}, Shape{2, 4, 6, 2}},
-      {false,
-       {.pool_size = {3, 3}, .strides = {2, 2}, .padding = Padding::Same},
-       Shape{1, 5, 4, 3}},
+  // Options built in code: GCC 12 warns (falsely, -Wmaybe-uninitialized) about the name string of
+  // designated initializers nested in an array of aggregates.
+  auto opts = [](std::array<int64_t, 2> pool, std::array<int64_t, 2> strides, Padding padding) {
+    Pool2DOptions o;
+    o.pool_size = pool;
+    o.strides = strides;
+    o.padding = padding;
+    return o;
+  };
+  const std::vector<Case> cases = {
+      {true, opts({3, 3}, {2, 2}, Padding::Valid), Shape{2, 7, 7, 3}},
+      {true, opts({2, 2}, {0, 0}, Padding::Same), Shape{1, 5, 5, 2}},
+      {false, opts({2, 2}, {0, 0}, Padding::Valid), Shape{2, 4, 6, 2}},
+      {false, opts({3, 3}, {2, 2}, Padding::Same), Shape{1, 5, 4, 3}},
   };
   int i = 0;
   for (const Case& c : cases) {
