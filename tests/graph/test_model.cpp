@@ -183,9 +183,14 @@ TEST(Graph, VeryDeepChainIsDestroyedWithoutRecursion) {
   SymTensor in = Input({2});
   SymTensor x = in;
   for (int i = 0; i < 100000; ++i) x = Activation("linear", "lin" + std::to_string(i))(x);
+  // The graph holds its layers alive, and releasing the last tensors frees every one of them.
+  const std::weak_ptr<Layer> first = in.node()->layer, last = x.node()->layer;
+  ASSERT_FALSE(first.expired());
   x = SymTensor();
+  EXPECT_FALSE(first.expired());  // `in` still holds the input node
+  EXPECT_TRUE(last.expired());
   in = SymTensor();
-  SUCCEED();
+  EXPECT_TRUE(first.expired());
 }
 
 TEST(Graph, BatchedInferenceEqualsPerSampleInference) {

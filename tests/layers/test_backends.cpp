@@ -141,9 +141,15 @@ TEST(LayersBackends, AddAndDropoutAcceptBlockedInputs) {
   Tensor hp = ops::plain(h);
   for (int64_t i = 0; i < hp.numel(); ++i) EXPECT_FLOAT_EQ(sum.f32()[i], 2 * hp.f32()[i]);
   Tensor y = ops::plain(drop->forward({h}, Mode::Training));
+  int64_t kept = 0;
   for (int64_t i = 0; i < hp.numel(); ++i) {
+    ASSERT_NE(hp.f32()[i], 0.0f);
+    if (y.f32()[i] != 0.0f) ++kept;
     EXPECT_TRUE(y.f32()[i] == 0.0f || std::abs(y.f32()[i] - 2 * hp.f32()[i]) < 1e-6f);
   }
+  // Rate 0.5 over 512 values: about half are kept (neither none nor all).
+  EXPECT_GT(kept, hp.numel() * 3 / 10);
+  EXPECT_LT(kept, hp.numel() * 7 / 10);
 }
 
 }  // namespace
