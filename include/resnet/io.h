@@ -41,8 +41,6 @@ void save_model(Model& model, const std::string& path, bool include_optimizer = 
 // Throws IoError naming the file and the layer, dataset or attribute: unknown layer class,
 // missing dataset, shape mismatch, NaN weights, truncated or corrupt file.
 Model load_model(const std::string& path, bool compile = true);
-// The same without compiling (kept for existing callers).
-Model load_keras_model(const std::string& path);
 
 // resnet.cpp's metadata stored with a model: the "resnet_" root attributes of a .h5 file (prefix
 // removed), or the attributes of a .rnw file. Empty for a plain Keras file.
@@ -90,8 +88,6 @@ struct LoadWeightsOptions {
 std::map<std::string, std::string> load_weights(Model& model, const std::string& path,
                                                 const LoadWeightsOptions& options);
 std::map<std::string, std::string> load_weights(Model& model, const std::string& path);
-// Only the attributes (cheap). Same as read_model_attributes.
-std::map<std::string, std::string> read_weights_attributes(const std::string& path);
 
 // --- Transfer learning (the tutorial's part 2).
 struct TransferOptions {

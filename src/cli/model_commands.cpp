@@ -73,7 +73,7 @@ void add_model_commands(CLI::App& app) {
       if (file->empty() == c->model.empty()) {
         throw ConfigError("summary: give either a model file or --model NAME");
       }
-      const Model m = file->empty() ? build(*c) : load_keras_model(*file);
+      const Model m = file->empty() ? build(*c) : load_model(*file, /*compile=*/false);
       std::fputs(m.summary().c_str(), stdout);
     });
   }

@@ -3,7 +3,7 @@
 // Debian's libhdf5 1.10 can crash (SIGSEGV in its global heap under H5Aread of a variable-length
 // string, in attribute enumeration), loop forever or allocate without bound on a hostile file
 // before resnet.cpp ever sees the data; nothing in the C API lets a caller validate those
-// structures first. So the .h5 loaders (load_model, load_keras_model, load_weights,
+// structures first. So the .h5 loaders (load_model, load_weights,
 // read_model_attributes, load_h5_dataset) call preflight() before they touch the file: it forks
 // a child that opens the file with HDF5 and reads every group, attribute and dataset the way the
 // loaders do (variable-length strings as strings, floats as float32, integers as int64, fixed

@@ -521,15 +521,9 @@ Model load_model(const std::string& path, bool compile) {
   return model;
 }
 
-Model load_keras_model(const std::string& path) { return load_model(path, false); }
-
 std::map<std::string, std::string> read_model_attributes(const std::string& path) {
   if (!is_h5_path(path)) return detail::read_rnw_attributes(path);
   return h5_attributes(h5::File::open(path));
-}
-
-std::map<std::string, std::string> read_weights_attributes(const std::string& path) {
-  return read_model_attributes(path);
 }
 
 void save_weights(Model& model, const std::string& path,

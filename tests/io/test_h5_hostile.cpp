@@ -96,7 +96,7 @@ void expect_every_model_loader_refuses(const std::string& path, const std::strin
   Model target = tiny_model();
   const std::vector<std::pair<std::string, std::function<void()>>> loaders = {
       {"load_model", [&] { (void)load_model(path, true); }},
-      {"load_keras_model", [&] { (void)load_keras_model(path); }},
+      {"load_model without compiling", [&] { (void)load_model(path, false); }},
       {"read_model_attributes", [&] { (void)read_model_attributes(path); }},
       {"load_weights",
        [&] { (void)load_weights(target, path, {.by_name = true, .skip_mismatch = true}); }},

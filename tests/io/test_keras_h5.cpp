@@ -1,4 +1,4 @@
-// load_keras_model against a real Keras 2.4 file (ResNet-8 on CIFAR-10), and the JSON builder.
+// load_model against a real Keras 2.4 file (ResNet-8 on CIFAR-10), and the JSON builder.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -30,7 +30,7 @@ std::string resnet8_path() { return keras_dir() + "/resnet8_cifar10_keras2.4.h5"
 
 TEST(KerasH5, LoadsResNet8Structure) {
   SKIP_WITHOUT_RESNET8();
-  Model model = load_keras_model(resnet8_path());
+  Model model = load_model(resnet8_path());
   EXPECT_EQ(model.name(), "model");
   EXPECT_EQ(model.layers().size(), 30u);
   // Sum of every dataset size under model_weights (h5py).
@@ -45,7 +45,7 @@ TEST(KerasH5, LoadsResNet8Structure) {
 
 TEST(KerasH5, ForwardMatchesReference) {
   SKIP_WITHOUT_RESNET8();
-  Model model = load_keras_model(resnet8_path());
+  Model model = load_model(resnet8_path());
   const testing::Fixture fx = testing::load_fixture("keras_resnet8");
   const Tensor y = model.forward(fx.at("input"), Mode::Inference);
   EXPECT_TRUE(testing::AllClose(y, fx.at("output"), 1e-4, "keras resnet8 softmax output"));
@@ -54,7 +54,7 @@ TEST(KerasH5, ForwardMatchesReference) {
 
 TEST(KerasH5, WeightsAreLoaded) {
   SKIP_WITHOUT_RESNET8();
-  Model model = load_keras_model(resnet8_path());
+  Model model = load_model(resnet8_path());
   // A moving variance of exactly 1 everywhere would mean the initializer's value survived.
   const Tensor& v = model.layer("batch_normalization").param("moving_variance").value;
   bool all_one = true;
@@ -63,7 +63,7 @@ TEST(KerasH5, WeightsAreLoaded) {
 }
 
 TEST(KerasH5, MissingFileThrowsIoError) {
-  EXPECT_THROW(load_keras_model("/nonexistent/model.h5"), IoError);
+  EXPECT_THROW(load_model("/nonexistent/model.h5"), IoError);
 }
 
 const char* kSmallConfig = R"({"class_name": "Functional", "config": {"name": "tiny",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference forward pass of the Keras 2.4 ResNet-8 (CIFAR-10) HDF5 model, for load_keras_model.
+"""Reference forward pass of the Keras 2.4 ResNet-8 (CIFAR-10) HDF5 model, for load_model.
 
 No TensorFlow is needed: the graph is read from the file's `model_config` JSON and evaluated with
 torch (float64) from the file's weights, in inference mode (BatchNormalization with the moving
