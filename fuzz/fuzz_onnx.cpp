@@ -1,12 +1,12 @@
 // Fuzz target: the ONNX importer (import_onnx on the bytes of a file). Any input must import or
 // throw resnet::Error; anything else (a crash, another exception, a sanitizer report) is a
 // finding. A model that imports is run once on a small input. Built with RESNET_FUZZ=ON
-// (fuzz/CMakeLists.txt); seed: fuzz/corpus/onnx/ (tests/onnx/make_fuzz_seed.py).
+// (fuzz/CMakeLists.txt); seed: fuzz/corpus/onnx/ (tests/io/onnx/make_fuzz_seed.py).
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "io/onnx_import.h"
+#include "io/onnx/import.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "io/h5_file.h"
+#include "io/hdf5/file.h"
 #include "resnet/io.h"
 #include "resnet/model.h"
 

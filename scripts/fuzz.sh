@@ -26,7 +26,7 @@ if [ -d "$keras_dir" ]; then cp "$keras_dir"/*.h5 "$corpus/keras_h5/" 2>/dev/nul
 # The seed folder of each target: fuzz_<x> reads $corpus/<x>.
 seeds_for() {
   case "$1" in
-    fuzz_onnx) echo "$root/fuzz/corpus/onnx" ;;  # tests/onnx/make_fuzz_seed.py
+    fuzz_onnx) echo "$root/fuzz/corpus/onnx" ;;  # tests/io/onnx/make_fuzz_seed.py
     *) echo "$corpus/${1#fuzz_}" ;;
   esac
 }

@@ -17,7 +17,15 @@ void plot_model(const Model& model, const std::string& path, bool show_shapes = 
 
 // --- Model files (docs/file-formats.md).
 //
-// keras model.save('x.h5'): a Keras 2.4 HDF5 model file. Root attributes keras_version ("2.4.0"),
+// Every function below picks the format from the path's extension (case-insensitive), in one
+// place: .h5 / .hdf5 are Keras HDF5 files, .onnx ONNX files (resnet/onnx.h), anything else
+// resnet.cpp's own .rnw weights file.
+enum class FileFormat { KerasH5, Onnx, Rnw };
+FileFormat file_format(const std::string& path);
+
+// keras model.save. A .onnx path is written by export_onnx (default options); a .rnw path is
+// refused (IoError: the format holds weights only, see save_weights). A .h5 path gets a Keras 2.4
+// HDF5 model file: root attributes keras_version ("2.4.0"),
 // backend ("tensorflow"), model_config (Functional JSON) and, when the model is compiled,
 // training_config (loss, metrics, optimizer_config); group model_weights (attributes layer_names,
 // backend, keras_version; per layer a group with attribute weight_names and datasets
@@ -30,16 +38,17 @@ void plot_model(const Model& model, const std::string& path, bool show_shapes = 
 void save_model(Model& model, const std::string& path, bool include_optimizer = true,
                 const std::map<std::string, std::string>& extra_attributes = {});
 
-// keras.models.load_model for HDF5 files written by Keras 2.x, Keras 3 (legacy .h5) or
-// save_model: builds the graph from model_config (every class of the layer registry,
-// resnet/config.h: InputLayer, Conv2D, BatchNormalization, Activation, ReLU, Add, ZeroPadding2D,
-// Max/AveragePooling2D, GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout, and the
-// classes registered with register_layer_class), loads every weight, and when
-// `compile` and the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD,
-// RMSprop; constant rate or ExponentialDecay/CosineDecay), loss and metrics and restores
-// optimizer_weights (iterations and slots; matched by name, else by position as Keras does).
-// Throws IoError naming the file and the layer, dataset or attribute: unknown layer class,
-// missing dataset, shape mismatch, NaN weights, truncated or corrupt file.
+// keras.models.load_model. A .onnx path is read by import_onnx (`compile` ignored); a .rnw path
+// is refused (IoError: build the model, then load_weights). HDF5 files written by Keras 2.x, Keras
+// 3 (legacy .h5) or save_model: builds the graph from model_config (every class of the layer
+// registry, resnet/config.h: InputLayer, Conv2D, BatchNormalization, Activation, ReLU, Add,
+// ZeroPadding2D, Max/AveragePooling2D, GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout,
+// and the classes registered with register_layer_class), loads every weight, and when `compile` and
+// the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD, RMSprop; constant
+// rate or ExponentialDecay/CosineDecay), loss and metrics and restores optimizer_weights
+// (iterations and slots; matched by name, else by position as Keras does). Throws IoError naming
+// the file and the layer, dataset or attribute: unknown layer class, missing dataset, shape
+// mismatch, NaN weights, truncated or corrupt file.
 Model load_model(const std::string& path, bool compile = true);
 
 // resnet.cpp's metadata stored with a model: the "resnet_" root attributes of a .h5 file (prefix

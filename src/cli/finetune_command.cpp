@@ -3,7 +3,6 @@
 // layers up to --freeze-until frozen, then the training of `resnet train` (same options).
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -31,7 +30,7 @@ void add_finetune_command(CLI::App& app) {
               "(e.g. resnet50 for keras.applications ResNet50 *_notop.h5)");
         }
         const std::string out = c->get_option("--out")->as<std::string>();
-        if (!out.empty() && std::filesystem::path(out).extension() != ".h5") {
+        if (!out.empty() && file_format(out) != FileFormat::KerasH5) {
           throw ConfigError(fmt::format(
               "finetune: --out {} must be a .h5 file (the fine-tuned graph differs from the zoo "
               "model, so it is saved with its Keras model_config)",

@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
-
 #include "cli/commands.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
@@ -14,11 +12,6 @@
 namespace resnet::cli {
 
 namespace {
-
-bool is_h5(const std::string& path) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  return ext == ".h5" || ext == ".hdf5";
-}
 
 Shape image_input(const Model& m, const std::string& path) {
   const Shape input = m.input_shapes()[0];
@@ -59,13 +52,14 @@ LoadedModel rebuild_from_zoo(const std::string& path, std::map<std::string, std:
 // files store none, so they default to rescaling by 1/255.
 LoadedModel load_saved(const std::string& path, const std::string& preprocess) {
   LoadedModel out = [&]() -> LoadedModel {
-    if (std::filesystem::path(path).extension() == ".onnx") {
+    const FileFormat format = file_format(path);
+    if (format == FileFormat::Onnx) {
       // ONNX models (typically PyTorch exports) default to PyTorch's ImageNet preprocessing.
       Model m = import_onnx(path);
       const Shape input = image_input(m, path);
       return {std::move(m), {{"preprocess", "torch"}}, input};
     }
-    if (is_h5(path)) {
+    if (format == FileFormat::KerasH5) {
       auto attrs = read_model_attributes(path);
       try {
         Model m = load_model(path, /*compile=*/false);

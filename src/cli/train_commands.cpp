@@ -185,6 +185,11 @@ void run_train(const TrainOptions& o) {
   if (o.data.file.empty() && o.data.dataset.empty() && o.data.image_folder.empty()) {
     throw ConfigError("train: give --data FILE.h5, --dataset NAME or --image-folder DIR");
   }
+  if (!o.out.empty() && file_format(o.out) == FileFormat::Onnx) {
+    // Refused before training: an ONNX file cannot carry the optimizer state to resume from.
+    throw ConfigError(fmt::format(
+        "--out {}: train saves .h5 or .rnw files; export to ONNX with `resnet export`", o.out));
+  }
   Shape requested = parse_shape(o.input_shape);
   Dataset train = limit(load_data(o.data, false, requested), o.data.limit);
   const Shape sample = train.sample_shape();

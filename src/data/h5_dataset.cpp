@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "data/data_util.h"
-#include "io/h5_preflight.h"
+#include "io/hdf5/preflight.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
 

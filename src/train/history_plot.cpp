@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "io/graphviz.h"
+#include "graph/graphviz.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 

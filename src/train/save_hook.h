@@ -1,5 +1,5 @@
 // How training code saves a model (ModelCheckpoint, `resnet train --out`): one entry point, so the
-// file format is chosen in one place (src/io/model_file.cpp).
+// checkpoint policy (a full model or weights, in which format) is decided in one place.
 #pragma once
 
 #include <functional>

@@ -52,6 +52,15 @@ TEST(Cli, UsageErrorsExitWithTwoOnStderr) {
   EXPECT_EQ(flag.code, 2);
 }
 
+TEST(Cli, TrainRefusesAnOnnxOutputBeforeReadingTheData) {
+  // The data file does not exist: the --out error must come first, before any work.
+  CliRun r = run("train --model resnet20 --data /nonexistent/data.h5 --out model.onnx", false,
+                 /*stderr_only=*/true);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--out model.onnx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("/nonexistent/data.h5"), std::string::npos) << r.out;
+}
+
 TEST(Cli, FailuresExitWithOne) {
   CliRun r = run("evaluate /nonexistent/model.rnw /nonexistent/data.h5", false, true);
   EXPECT_EQ(r.code, 1);

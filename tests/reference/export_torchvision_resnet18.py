@@ -10,7 +10,7 @@ Writes into OUTDIR:
   output.bin         float32 PyTorch output (batch, 1000)
   view_dynamic.onnx, view_static.onnx, view_input.bin (batch, 3, 16, 16), view_output.bin
                      a small CNN flattening with x.view(x.size(0), -1), dynamic / fixed batch
-Run by tests/onnx/test_onnx.cpp (needs python3-torch and python3-torchvision).
+Run by tests/io/onnx/test_onnx.cpp (needs python3-torch and python3-torchvision).
 """
 import argparse
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/models/golden/small_summary.txt: the summary Keras 2.4 prints for the small model
+"""Writes tests/graph/golden/small_summary.txt: the summary Keras 2.4 prints for the small model
 built in tests/models/test_summary.cpp. The rows (names, shapes, counts, connections) are written
 out by hand from Keras's rules; the formatting follows print_row of tf.keras 2.4
 (utils/layer_utils.py), with trailing spaces stripped (resnet.cpp does not print them)."""

@@ -1,6 +1,6 @@
-// HDF5 C API behind h5::File (see h5_file.h). Every handle is closed by an RAII guard, so an
+// HDF5 C API behind h5::File (see file.h). Every handle is closed by an RAII guard, so an
 // exception in the middle of reading or writing leaks nothing.
-#include "io/h5_file.h"
+#include "io/hdf5/file.h"
 
 #include <fmt/format.h>
 #include <hdf5.h>
@@ -12,7 +12,7 @@
 #include <functional>
 #include <type_traits>
 
-#include "io/h5_preflight.h"
+#include "io/hdf5/preflight.h"
 #include "resnet/error.h"
 
 namespace resnet::h5 {

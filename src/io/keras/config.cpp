@@ -1,6 +1,6 @@
-// Keras model_config / training_config JSON <-> resnet.cpp graphs (see keras_h5.h). The HDF5 side
-// of model files is in keras_model_io.cpp.
-#include "io/keras_h5.h"
+// Keras model_config / training_config JSON <-> resnet.cpp graphs (see config.h). The HDF5 side
+// of model files is in h5_files.cpp.
+#include "io/keras/config.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // Runs an ONNX model with ONNX Runtime (onnxruntime-node) on one float32 input, for
-// tests/onnx/test_onnx.cpp.
+// tests/io/onnx/test_onnx.cpp.
 //
 // Usage: node ort_run.js ORT_NODE_MODULE MODEL.onnx INPUT.bin N,C,H,W OUTPUT.bin
 //   ORT_NODE_MODULE  the onnxruntime-node package folder (.deps/ort/node_modules/onnxruntime-node)

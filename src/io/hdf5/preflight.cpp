@@ -1,5 +1,5 @@
-// The child-process pre-flight read of an HDF5 file (see h5_preflight.h).
-#include "io/h5_preflight.h"
+// The child-process pre-flight read of an HDF5 file (see preflight.h).
+#include "io/hdf5/preflight.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,5 +1,7 @@
 // Keras HDF5 model and weights files (layout in include/resnet/io.h and docs/file-formats.md):
-// save_model / load_model, the .h5 side of save_weights / load_weights, optimizer_weights.
+// the .h5 side of save_model / load_model / save_weights / load_weights, optimizer_weights.
+#include "io/keras/h5_files.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,10 +10,9 @@
 #include <map>
 #include <set>
 
-#include "io/atomic_file.h"
-#include "io/h5_file.h"
-#include "io/keras_h5.h"
-#include "io/model_file_impl.h"
+#include "core/atomic_file.h"
+#include "io/hdf5/file.h"
+#include "io/keras/config.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 
@@ -463,16 +464,13 @@ void maybe_restore_optimizer(const h5::File& f, Model& model, LoadWeightsReport&
 
 }  // namespace
 
-bool is_h5_path(const std::string& path) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  return ext == ".h5" || ext == ".hdf5" || ext == ".H5";
-}
-
 // ---------------------------------------------------------------------------------------------
-// Public API
+// Writing and reading whole files
 
-void save_model(Model& model, const std::string& path, bool include_optimizer,
-                const std::map<std::string, std::string>& extra_attributes) {
+namespace keras_detail {
+
+void save_h5_model(Model& model, const std::string& path, bool include_optimizer,
+                   const std::map<std::string, std::string>& extra_attributes) {
   const std::string config = keras_detail::model_config_json(model);
   const std::string training = model.compiled() ? keras_detail::training_config_json(model) : "";
   write_h5_atomic(path, [&](h5::File& f) {
@@ -490,7 +488,7 @@ void save_model(Model& model, const std::string& path, bool include_optimizer,
   });
 }
 
-Model load_model(const std::string& path, bool compile) {
+Model load_h5_model(const std::string& path, bool compile) {
   const h5::File f = h5::File::open(path);
   const std::string config = joined_attr(f, "model_config");
   if (config.empty()) {
@@ -521,17 +519,12 @@ Model load_model(const std::string& path, bool compile) {
   return model;
 }
 
-std::map<std::string, std::string> read_model_attributes(const std::string& path) {
-  if (!is_h5_path(path)) return detail::read_rnw_attributes(path);
+std::map<std::string, std::string> read_h5_attributes(const std::string& path) {
   return h5_attributes(h5::File::open(path));
 }
 
-void save_weights(Model& model, const std::string& path,
-                  const std::map<std::string, std::string>& attributes, bool include_optimizer) {
-  if (!is_h5_path(path)) {
-    detail::save_rnw(model, path, attributes, include_optimizer);
-    return;
-  }
+void save_h5_weights(Model& model, const std::string& path,
+                     const std::map<std::string, std::string>& attributes, bool include_optimizer) {
   write_h5_atomic(path, [&](h5::File& f) {
     write_layer_weights(f, "", model);
     write_extra(f, attributes);
@@ -539,12 +532,9 @@ void save_weights(Model& model, const std::string& path,
   });
 }
 
-std::map<std::string, std::string> load_weights(Model& model, const std::string& path,
-                                                const LoadWeightsOptions& o) {
-  LoadWeightsReport local;
-  LoadWeightsReport& report = o.report ? *o.report : local;
-  report = {};
-  if (!is_h5_path(path)) return detail::load_rnw(model, path, o.optimizer, report);
+std::map<std::string, std::string> load_h5_weights(Model& model, const std::string& path,
+                                                   const LoadWeightsOptions& o,
+                                                   LoadWeightsReport& report) {
   const h5::File f = h5::File::open(path);
   std::string root;
   if (f.has_attr("/", "layer_names") || f.has_attr("/", "layer_names0")) {
@@ -562,8 +552,5 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
   return h5_attributes(f);
 }
 
-std::map<std::string, std::string> load_weights(Model& model, const std::string& path) {
-  return load_weights(model, path, LoadWeightsOptions{});
-}
-
+}  // namespace keras_detail
 }  // namespace resnet

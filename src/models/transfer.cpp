@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "io/keras_h5.h"
+#include "io/keras/config.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/models.h"

@@ -11,7 +11,7 @@
 
 namespace resnet::h5 {
 
-struct PreflightStrings;  // io/h5_preflight.h
+struct PreflightStrings;  // io/hdf5/preflight.h
 
 // Keras's HDF5_OBJECT_HEADER_LIMIT: string-array attributes larger than this are split into
 // name0, name1, ... (hdf5_format.save_attributes_to_hdf5_group).
@@ -21,7 +21,7 @@ class File {
  public:
   // Opens an existing HDF5 file. Throws IoError naming the file when it is missing, is not an
   // HDF5 file, or is truncated/corrupt. The file is first read by a child process
-  // (h5_preflight.h), so a file that makes libhdf5 crash or hang is refused with an IoError, and
+  // (preflight.h), so a file that makes libhdf5 crash or hang is refused with an IoError, and
   // variable-length string attributes come from the child's copy.
   static File open(const std::string& path, bool writable = false);
   // Creates (or truncates) a file.

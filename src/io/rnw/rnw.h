@@ -1,5 +1,5 @@
-// Internal: the .rnw side of save_weights/load_weights (model_file.cpp), called by the
-// extension dispatch in keras_model_io.cpp.
+// Internal: resnet.cpp's own .rnw weights files (layout in include/resnet/io.h), the .rnw side of
+// the file dispatch in src/io/model_io.cpp.
 #pragma once
 
 #include <map>
@@ -10,10 +10,7 @@
 
 namespace resnet {
 
-// True for .h5 / .hdf5 paths (Keras HDF5 files); everything else is a .rnw file.
-bool is_h5_path(const std::string& path);
-
-namespace detail {
+namespace rnw_detail {
 
 void save_rnw(Model& model, const std::string& path,
               const std::map<std::string, std::string>& attributes, bool include_optimizer);
@@ -21,5 +18,5 @@ std::map<std::string, std::string> load_rnw(Model& model, const std::string& pat
                                             bool restore_optimizer, LoadWeightsReport& report);
 std::map<std::string, std::string> read_rnw_attributes(const std::string& path);
 
-}  // namespace detail
+}  // namespace rnw_detail
 }  // namespace resnet

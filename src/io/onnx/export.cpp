@@ -17,7 +17,7 @@
 
 #include <climits>
 
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"

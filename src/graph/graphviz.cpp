@@ -1,4 +1,4 @@
-#include "io/graphviz.h"
+#include "graph/graphviz.h"
 
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>

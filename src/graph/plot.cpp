@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "io/graphviz.h"
+#include "graph/graphviz.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 

@@ -133,7 +133,7 @@ Tensor run_ort(const TempDir& dir, const std::string& model, const Tensor& x_nhw
   write_f32(dir.file("ort_in.bin"), x);
   const auto& d = x.shape();
   std::string out;
-  const std::string cmd = "node " + std::string(RESNET_SOURCE_DIR) + "/tests/onnx/ort_run.js " +
+  const std::string cmd = "node " + std::string(RESNET_SOURCE_DIR) + "/tests/io/onnx/ort_run.js " +
                           ort_module() + " " + model + " " + dir.file("ort_in.bin") + " " +
                           std::to_string(d[0]) + "," + std::to_string(d[1]) + "," +
                           std::to_string(d[2]) + "," + std::to_string(d[3]) + " " +
@@ -396,9 +396,9 @@ TEST(OnnxImport, TorchvisionResNet18) {
   EXPECT_LT(losses.back(), losses.front());
 }
 
-// A hand-written graph (tests/onnx/make_fuzz_seed.py, also the fuzz seed) with Pad, a strided Conv,
-// BatchNormalization, MaxPool with asymmetric pads after Relu, Add, a Constant-shaped Reshape,
-// Gemm and Softmax: the imported model reproduces ONNX Runtime.
+// A hand-written graph (tests/io/onnx/make_fuzz_seed.py, also the fuzz seed) with Pad, a strided
+// Conv, BatchNormalization, MaxPool with asymmetric pads after Relu, Add, a Constant-shaped
+// Reshape, Gemm and Softmax: the imported model reproduces ONNX Runtime.
 TEST(OnnxImport, HandWrittenGraphMatchesOnnxRuntime) {
   REQUIRE_ONNX();
   if (!have_ort()) GTEST_SKIP() << "node / onnxruntime-node missing (scripts/setup.sh)";

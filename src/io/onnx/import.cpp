@@ -1,7 +1,7 @@
 // ONNX import (include/resnet/onnx.h, docs/onnx.md): the nodes, in their (topological) order,
 // become layers of a Model taking NHWC input. Every value keeps what it is in ONNX terms (an
 // NCHW feature map, a pooled (N, C, 1, 1) map, a flat (N, D) vector) next to its symbolic tensor.
-#include "io/onnx_import.h"
+#include "io/onnx/import.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

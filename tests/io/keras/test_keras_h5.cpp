@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "io/keras_h5.h"
+#include "io/keras/config.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/model.h"

@@ -1,7 +1,7 @@
 // Hostile .h5 input: files that made libhdf5 1.10 crash or hang (found by fuzz/fuzz_keras_h5.cpp,
 // committed under tests/reference/fixtures/h5-crash/), damaged global heaps and truncated files
 // must give an IoError naming the file from every .h5 loader, never a crash or a hang. Also the
-// pre-flight child process (src/io/h5_preflight.h) itself.
+// pre-flight child process (src/io/hdf5/preflight.h) itself.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "io/h5_file.h"
-#include "io/h5_preflight.h"
+#include "io/hdf5/file.h"
+#include "io/hdf5/preflight.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
 #include "resnet/io.h"

@@ -1,5 +1,5 @@
 // Internal: Keras model_config / training_config JSON <-> resnet.cpp graphs (exposed for tests,
-// the HDF5 model files in keras_model_io.cpp and `resnet finetune`).
+// the HDF5 model files in h5_files.cpp and `resnet finetune`).
 #pragma once
 
 #include <map>

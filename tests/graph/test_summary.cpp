@@ -69,7 +69,7 @@ Model small_model() {
 TEST(Summary, SmallModelMatchesTheGoldenFile) {
   // Golden written by tests/reference/make_summary_golden.py from Keras's print_row rules.
   const std::string golden =
-      read_text(std::string(RESNET_SOURCE_DIR) + "/tests/models/golden/small_summary.txt");
+      read_text(std::string(RESNET_SOURCE_DIR) + "/tests/graph/golden/small_summary.txt");
   ASSERT_FALSE(golden.empty());
   EXPECT_EQ(small_model().summary(), golden);
 }

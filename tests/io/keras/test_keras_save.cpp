@@ -18,8 +18,8 @@
 #include <sstream>
 #include <string>
 
-#include "io/h5_file.h"
-#include "io/keras_h5.h"
+#include "io/hdf5/file.h"
+#include "io/keras/config.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/model.h"

@@ -1,5 +1,7 @@
 // resnet.cpp's own weights file (see io.h for the layout). Every size read from the file is checked
 // against the bytes that remain before anything is allocated.
+#include "io/rnw/rnw.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -7,11 +9,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "io/atomic_file.h"
-#include "io/model_file_impl.h"
+#include "core/atomic_file.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
-#include "train/save_hook.h"
 
 namespace resnet {
 
@@ -128,7 +128,7 @@ Reader open_reader(const std::string& path, std::map<std::string, std::string>& 
 std::string param_key(const Layer& l, const Param& p) { return l.name() + "/" + p.name; }
 }  // namespace
 
-namespace detail {
+namespace rnw_detail {
 
 void save_rnw(Model& model, const std::string& path,
               const std::map<std::string, std::string>& attributes, bool include_optimizer) {
@@ -233,19 +233,6 @@ std::map<std::string, std::string> load_rnw(Model& model, const std::string& pat
   return attrs;
 }
 
-}  // namespace detail
-
-void save_model_file(Model& model, const std::string& path, bool weights_only) {
-  save_model_file_with_attributes(model, path, weights_only, {});
-}
-
-void save_model_file_with_attributes(Model& model, const std::string& path, bool weights_only,
-                                     const std::map<std::string, std::string>& attributes) {
-  if (is_h5_path(path) && !weights_only) {
-    save_model(model, path, /*include_optimizer=*/true, attributes);
-  } else {
-    save_weights(model, path, attributes, /*include_optimizer=*/!weights_only);
-  }
-}
+}  // namespace rnw_detail
 
 }  // namespace resnet

@@ -1,5 +1,5 @@
 // ONNX import from memory (for import_onnx and the fuzz target fuzz/fuzz_onnx.cpp). No ONNX or
-// protobuf types here: those stay inside src/io/onnx*.cpp.
+// protobuf types here: those stay inside src/io/onnx/.
 #pragma once
 
 #include <string>

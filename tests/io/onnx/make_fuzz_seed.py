@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes tiny ONNX models using every op the importer knows: the seeds of fuzz/fuzz_onnx.cpp.
 
-Usage: /usr/bin/python3 tests/onnx/make_fuzz_seed.py fuzz/corpus/onnx
-Writes tiny.onnx (also used by tests/onnx/test_onnx.cpp) and view.onnx (PyTorch's
+Usage: /usr/bin/python3 tests/io/onnx/make_fuzz_seed.py fuzz/corpus/onnx
+Writes tiny.onnx (also used by tests/io/onnx/test_onnx.cpp) and view.onnx (PyTorch's
 x.view(x.size(0), -1) shape arithmetic).
 """
 import os

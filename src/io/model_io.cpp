@@ -1,0 +1,111 @@
+// The one dispatch by file type: every public function that takes a model or weights file picks
+// its format here, from file_format(path), and calls the folder of that format (keras/, onnx/,
+// rnw/). A new format is one more FileFormat value and one more case in each switch below.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "io/keras/h5_files.h"
+#include "io/rnw/rnw.h"
+#include "resnet/error.h"
+#include "resnet/io.h"
+#include "resnet/onnx.h"
+
+namespace resnet {
+
+FileFormat file_format(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".h5" || ext == ".hdf5") return FileFormat::KerasH5;
+  if (ext == ".onnx") return FileFormat::Onnx;
+  return FileFormat::Rnw;
+}
+
+void save_model(Model& model, const std::string& path, bool include_optimizer,
+                const std::map<std::string, std::string>& extra_attributes) {
+  switch (file_format(path)) {
+    case FileFormat::KerasH5:
+      keras_detail::save_h5_model(model, path, include_optimizer, extra_attributes);
+      return;
+    case FileFormat::Onnx:
+      export_onnx(model, path);
+      return;
+    case FileFormat::Rnw:
+      break;
+  }
+  throw IoError(
+      fmt::format("cannot save '{}': save_model writes Keras .h5 and .onnx files; resnet.cpp's "
+                  "own format holds weights only (save_weights)",
+                  path));
+}
+
+Model load_model(const std::string& path, bool compile) {
+  switch (file_format(path)) {
+    case FileFormat::KerasH5:
+      return keras_detail::load_h5_model(path, compile);
+    case FileFormat::Onnx:
+      return import_onnx(path);
+    case FileFormat::Rnw:
+      break;
+  }
+  throw IoError(
+      fmt::format("'{}' is not a model file: load_model reads Keras .h5 and .onnx files; a "
+                  "resnet.cpp weights file needs the model built first (load_weights)",
+                  path));
+}
+
+std::map<std::string, std::string> read_model_attributes(const std::string& path) {
+  switch (file_format(path)) {
+    case FileFormat::KerasH5:
+      return keras_detail::read_h5_attributes(path);
+    case FileFormat::Onnx:
+      return {};
+    case FileFormat::Rnw:
+      return rnw_detail::read_rnw_attributes(path);
+  }
+  return {};
+}
+
+void save_weights(Model& model, const std::string& path,
+                  const std::map<std::string, std::string>& attributes, bool include_optimizer) {
+  switch (file_format(path)) {
+    case FileFormat::KerasH5:
+      keras_detail::save_h5_weights(model, path, attributes, include_optimizer);
+      return;
+    case FileFormat::Rnw:
+      rnw_detail::save_rnw(model, path, attributes, include_optimizer);
+      return;
+    case FileFormat::Onnx:
+      break;
+  }
+  throw IoError(fmt::format(
+      "cannot save weights to '{}': an ONNX file is a whole model (save_model or export_onnx)",
+      path));
+}
+
+std::map<std::string, std::string> load_weights(Model& model, const std::string& path,
+                                                const LoadWeightsOptions& options) {
+  LoadWeightsReport local;
+  LoadWeightsReport& report = options.report ? *options.report : local;
+  report = {};
+  switch (file_format(path)) {
+    case FileFormat::KerasH5:
+      return keras_detail::load_h5_weights(model, path, options, report);
+    case FileFormat::Rnw:
+      return rnw_detail::load_rnw(model, path, options.optimizer, report);
+    case FileFormat::Onnx:
+      break;
+  }
+  throw IoError(fmt::format(
+      "cannot load weights from '{}': an ONNX file is a whole model (load_model or import_onnx)",
+      path));
+}
+
+std::map<std::string, std::string> load_weights(Model& model, const std::string& path) {
+  return load_weights(model, path, LoadWeightsOptions{});
+}
+
+}  // namespace resnet
