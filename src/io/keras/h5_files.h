@@ -17,8 +17,7 @@ Model load_h5_model(const std::string& path, bool compile);
 // A Keras save_weights file (layer groups at the root), resnet.cpp's attributes as "resnet_"
 // root attributes, and with include_optimizer the optimizer state. Written atomically.
 void save_h5_weights(Model& model, const std::string& path,
-                     const std::map<std::string, std::string>& attributes,
-                     bool include_optimizer);
+                     const std::map<std::string, std::string>& attributes, bool include_optimizer);
 // Loads the weights of a Keras weights file or of the model_weights group of a model file.
 std::map<std::string, std::string> load_h5_weights(Model& model, const std::string& path,
                                                    const LoadWeightsOptions& options,
