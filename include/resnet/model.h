@@ -86,17 +86,23 @@ class Model {
   // batch loss and fills `metrics` with per-batch metric sums (for fit and for tests).
   double train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums = nullptr);
 
-  // Profiling: when set, called after every layer's forward (backward = false) and backward
-  // (backward = true, including the executor's sum of the gradients it returns) with the seconds
-  // it took. Empty (the default) costs nothing. Used by `resnet bench --profile`.
+  // Hooks. Several may be installed at once (profiling, data-parallel training, train_step's
+  // per-layer updates, the user's own); each add returns an id that removes it, and hooks run in
+  // the order they were added. A hook must not add or remove hooks. None installed costs nothing.
+  using HookId = int64_t;
+  // Profiling: called after every layer's forward (backward = false) and backward (backward =
+  // true, including the executor's sum of the gradients it returns) with the seconds it took.
+  // Used by `resnet bench --profile`.
   using LayerHook = std::function<void(const Layer& layer, bool backward, double seconds)>;
-  void set_layer_hook(LayerHook hook) { layer_hook_ = std::move(hook); }
-  // Data-parallel training (src/dist/): when set, backward calls it once per layer, in backward
-  // order, as soon as that layer's parameter gradients are final (also for layers backward
-  // skips), so their reduction can start while backward goes on. Empty (the default) costs
-  // nothing.
+  HookId add_layer_hook(LayerHook hook);
+  void remove_layer_hook(HookId id);
+  // Gradients ready: backward calls it once per layer, in backward order, as soon as that
+  // layer's parameter gradients are final (also for layers backward skips), so their reduction
+  // (data-parallel training, src/dist/) or their update (train_step) can start while backward
+  // goes on.
   using GradReadyHook = std::function<void(Layer& layer)>;
-  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+  HookId add_grad_ready_hook(GradReadyHook hook);
+  void remove_grad_ready_hook(HookId id);
 
   // Inference plan (src/graph/inference_plan.cpp): in Mode::Inference, forward runs each
   // Conv2D -> BatchNormalization [-> Add] [-> ReLU] chain as one oneDNN convolution, with the
@@ -150,7 +156,12 @@ class Model {
   bool has_forward_ = false;
   int64_t peak_live_ = 0;
   std::unique_ptr<TrainState> train_;
-  LayerHook layer_hook_;
+  std::vector<std::pair<HookId, LayerHook>> layer_hooks_;
+  std::vector<std::pair<HookId, GradReadyHook>> grad_ready_hooks_;
+  HookId next_hook_id_ = 1;
+  bool timing_layers() const { return !layer_hooks_.empty(); }
+  void layer_timed(const Layer& layer, bool backward, double seconds);
+  void grad_ready(Layer& layer);
   struct InferencePlan;
   std::vector<Tensor> forward_fused(const std::vector<Tensor>& inputs);
   std::shared_ptr<InferencePlan> plan_;
@@ -158,7 +169,6 @@ class Model {
   // forward makes them again), so they do not add to the memory of training between evaluations.
   void release_plan_weights();
   bool fuse_inference_ = true;
-  GradReadyHook grad_ready_hook_;
   // Recomputation: stretches of steps (first, last] between two cut points whose saved state is
   // dropped after forward and rebuilt in backward from the output of step `first`.
   struct Stretch {

@@ -254,12 +254,13 @@ void run_bench(const BenchOptions& o) {
   std::vector<LayerTime> layer_times;
   std::map<const Layer*, size_t> layer_index;
   bool timing = false;
+  Model::HookId profile_hook = 0;
   if (o.profile) {
     for (const auto& l : model.layers()) {
       layer_index[l.get()] = layer_times.size();
       layer_times.push_back({l->name(), l->class_name()});
     }
-    model.set_layer_hook([&](const Layer& l, bool backward, double s) {
+    profile_hook = model.add_layer_hook([&](const Layer& l, bool backward, double s) {
       if (!timing) return;
       LayerTime& t = layer_times[layer_index.at(&l)];
       (backward ? t.bwd : t.fwd) += s;
@@ -287,7 +288,7 @@ void run_bench(const BenchOptions& o) {
   }
   ops::profile::set_enabled(false);
   timing = false;
-  model.set_layer_hook({});
+  if (o.profile) model.remove_layer_hook(profile_hook);
 
   const double med = median(times);
   const double mean = std::accumulate(times.begin(), times.end(), 0.0) / times.size();

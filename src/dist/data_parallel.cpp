@@ -95,7 +95,7 @@ void GradientReducer::layer_done(Layer& layer) {
   while (next_test_ < next_start_ && test(buckets_[next_test_].handle)) ++next_test_;
 }
 
-void GradientReducer::finish() {
+void GradientReducer::finish(const std::function<void(Param& param)>& reduced) {
   const auto t0 = std::chrono::steady_clock::now();
   early_ += static_cast<int64_t>(next_start_);
   ++steps_;
@@ -114,6 +114,7 @@ void GradientReducer::finish() {
       const int64_t n = g.numel();
       for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * inv;
       s.param->grad = g;
+      if (reduced) reduced(*s.param);
     }
   }
   wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -180,7 +181,7 @@ int64_t bucket_bytes_or_default(int64_t bytes) {
 
 DataParallel::DataParallel(Model& model, bool sync_bn, int64_t bucket_bytes)
     : model_(model), sync_bn_(sync_bn), reducer_(model, bucket_bytes_or_default(bucket_bytes)) {
-  model_.set_grad_ready_hook([this](Layer& l) { reducer_.layer_done(l); });
+  hook_ = model_.add_grad_ready_hook([this](Layer& l) { reducer_.layer_done(l); });
   if (sync_bn_) set_sync_bn(model_, std::make_shared<MpiBatchNormSync>());
 }
 
@@ -198,7 +199,7 @@ DataParallel::~DataParallel() {
                  1000.0 * reducer_.wait_seconds() / static_cast<double>(reducer_.steps()),
                  static_cast<long long>(reducer_.steps()));
   }
-  model_.set_grad_ready_hook({});
+  model_.remove_grad_ready_hook(hook_);
   if (sync_bn_) set_sync_bn(model_, nullptr);
 }
 

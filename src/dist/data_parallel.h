@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -31,8 +32,10 @@ class GradientReducer {
   // The model's grad-ready hook: copies the layer's gradients into their buckets, starts every
   // bucket that became complete (in bucket order, identical on every rank) and drives progress.
   void layer_done(Layer& layer);
-  // Starts what is left, waits for everything and writes the averaged gradients back.
-  void finish();
+  // Starts what is left, waits for everything and writes the averaged gradients back, bucket by
+  // bucket; `reduced` (when set) is called for each parameter as soon as its averaged gradient is
+  // in place (train steps update it then, and release the gradient).
+  void finish(const std::function<void(Param& param)>& reduced = {});
   int64_t buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Over the steps so far: buckets whose allreduce started before backward ended, and steps.
   int64_t started_during_backward() const { return early_; }
@@ -96,6 +99,7 @@ class DataParallel {
   Model& model_;
   bool sync_bn_;
   GradientReducer reducer_;
+  Model::HookId hook_ = 0;
 };
 
 }  // namespace resnet::dist::detail

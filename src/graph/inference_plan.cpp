@@ -170,8 +170,8 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
 
   for (size_t i = 0; i < n; ++i) {
     Step& s = steps_[i];
-    const auto t0 =
-        layer_hook_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto t0 = timing_layers() ? std::chrono::steady_clock::now()
+                                    : std::chrono::steady_clock::time_point{};
     const int gi = plan.group_at[i];
     if (gi >= 0) {
       InferencePlan::Group& g = plan.groups[gi];
@@ -218,8 +218,8 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       peak_live_ = std::max(peak_live_, live);
       release(xin);
       if (g.residual >= 0) release(g.residual);
-      if (layer_hook_) {
-        layer_hook_(conv, false,
+      if (timing_layers()) {
+        layer_timed(conv, false,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       continue;
@@ -237,8 +237,8 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
     ++live;
     peak_live_ = std::max(peak_live_, live);
     for (int p : s.inputs) release(p);
-    if (layer_hook_) {
-      layer_hook_(*s.layer, false,
+    if (timing_layers()) {
+      layer_timed(*s.layer, false,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }

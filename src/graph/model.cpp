@@ -363,19 +363,19 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
       }
       grads[ii] = Tensor();
       s.layer->clear_saved();
-      if (grad_ready_hook_) grad_ready_hook_(*s.layer);
+      grad_ready(*s.layer);
       continue;
     }
     if (!up[ii] || !grads[ii].defined()) {
       grads[ii] = Tensor();
       s.layer->clear_saved();
-      if (grad_ready_hook_) grad_ready_hook_(*s.layer);
+      grad_ready(*s.layer);
       continue;
     }
     std::vector<bool> need;
     for (int p : s.inputs) need.push_back(up[p]);
-    const auto hook_t0 =
-        layer_hook_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto hook_t0 = timing_layers() ? std::chrono::steady_clock::now()
+                                         : std::chrono::steady_clock::time_point{};
     std::vector<Tensor> dx = s.layer->backward(grads[ii], need);
     grads[ii] = Tensor();
     s.layer->clear_saved();
@@ -390,12 +390,12 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
       // gradients.
       grads[p] = grads[p].defined() ? ops::add({grads[p], dx[k]}) : dx[k];
     }
-    if (layer_hook_) {
-      layer_hook_(
+    if (timing_layers()) {
+      layer_timed(
           *s.layer, true,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - hook_t0).count());
     }
-    if (grad_ready_hook_) grad_ready_hook_(*s.layer);
+    grad_ready(*s.layer);
   }
   has_forward_ = false;
   stretches_.clear();
@@ -403,12 +403,39 @@ std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, boo
 }
 
 Tensor Model::timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mode mode) {
-  if (!layer_hook_) return layer.forward(inputs, mode);
+  if (!timing_layers()) return layer.forward(inputs, mode);
   const auto t0 = std::chrono::steady_clock::now();
   Tensor y = layer.forward(inputs, mode);
-  layer_hook_(layer, false,
+  layer_timed(layer, false,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return y;
+}
+
+namespace {
+template <class Hook>
+void remove_hook(std::vector<std::pair<Model::HookId, Hook>>& hooks, Model::HookId id) {
+  hooks.erase(
+      std::remove_if(hooks.begin(), hooks.end(), [id](const auto& h) { return h.first == id; }),
+      hooks.end());
+}
+}  // namespace
+
+Model::HookId Model::add_layer_hook(LayerHook hook) {
+  layer_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+void Model::remove_layer_hook(HookId id) { remove_hook(layer_hooks_, id); }
+Model::HookId Model::add_grad_ready_hook(GradReadyHook hook) {
+  grad_ready_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+void Model::remove_grad_ready_hook(HookId id) { remove_hook(grad_ready_hooks_, id); }
+
+void Model::layer_timed(const Layer& layer, bool backward, double seconds) {
+  for (const auto& [id, hook] : layer_hooks_) hook(layer, backward, seconds);
+}
+void Model::grad_ready(Layer& layer) {
+  for (const auto& [id, hook] : grad_ready_hooks_) hook(layer);
 }
 
 void Model::set_recompute(Recompute mode) {

@@ -111,28 +111,29 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
   Tensor out = forward(x, Mode::Training);
   LossValue lv = batch_loss(st, out, targets);
   const std::vector<Param*> params = trainable_params();
-  // Without clipping (which needs every gradient first) and without another user of the
-  // grad-ready hook (data-parallel training), each layer's params are updated as soon as
-  // backward has finished with the layer, and their gradients released: the gradients of the
+  // Without clipping (which needs every gradient first), each layer's params are updated as soon
+  // as backward has finished with the layer, and their gradients released: the gradients of the
   // whole model never exist at once. The update is the same as apply() after backward (a layer's
-  // weights are not used by backward once it is past them).
-  const bool per_layer = st.optimizer->updates_per_param() && !grad_ready_hook_;
+  // weights are not used by backward once it is past them). The updater is the last grad-ready
+  // hook, so hooks added before it see every gradient before it changes the weights.
+  const bool per_layer = st.optimizer->updates_per_param();
   std::unordered_map<const Param*, size_t> index;
+  HookId updater = 0;
   if (per_layer) {
     st.optimizer->begin_step(params);
     for (size_t i = 0; i < params.size(); ++i) index.emplace(params[i], i);
-    grad_ready_hook_ = [&](Layer& layer) {
+    updater = add_grad_ready_hook([&](Layer& layer) {
       for (Param& p : layer.params()) {
         auto it = index.find(&p);
         if (it == index.end()) continue;
         st.optimizer->update_param(it->second);
         p.grad = Tensor();
       }
-    };
+    });
   }
   auto restore = [&] {
     if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
-    if (per_layer) grad_ready_hook_ = nullptr;
+    if (per_layer) remove_grad_ready_hook(updater);
   };
   if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
   try {
@@ -274,6 +275,8 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   // backward), the same update everywhere; returns the global mean loss, adds the global metric
   // sums and sets `n` to the global batch size.
   int64_t dp_steps_done = 0;
+  std::vector<Param*> dp_params;
+  std::unordered_map<const Param*, size_t> dp_index;
   auto dp_step = [&](const Batch& b, int64_t global_n, Logs& sums, int64_t& n) {
     Tensor output = forward(b.x, Mode::Training);
     LossValue lv = batch_loss(st, output, b.y);
@@ -292,8 +295,26 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
       throw;
     }
     if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
-    dp->reducer().finish();
-    st.optimizer->apply(trainable_params());
+    // Without clipping, each parameter is updated as soon as its averaged gradient is in place
+    // (the same update as apply() afterwards), and its gradient released.
+    if (dp_params.empty()) dp_params = trainable_params();
+    if (st.optimizer->updates_per_param()) {
+      if (dp_index.empty()) {
+        for (size_t i = 0; i < dp_params.size(); ++i) dp_index.emplace(dp_params[i], i);
+      }
+      st.optimizer->begin_step(dp_params);
+      dp->reducer().finish([&](Param& p) {
+        auto it = dp_index.find(&p);
+        if (it == dp_index.end()) return;
+        st.optimizer->update_param(it->second);
+        p.grad = Tensor();
+      });
+      st.optimizer->end_step();
+    } else {
+      dp->reducer().finish();
+      st.optimizer->apply(dp_params);
+      for (Param* p : dp_params) p->grad = Tensor();
+    }
     Logs local;
     add_metrics(st, output, b.y, local);
     std::vector<double> v = {lv.loss * static_cast<double>(n), static_cast<double>(n)};
