@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "resnet/dist.h"
 #include "resnet/error.h"
+#include "resnet/runtime.h"
 
 namespace {
 // Under mpirun (docs/distributed.md) a rank that fails ends the whole job: the other ranks would
@@ -23,6 +24,12 @@ int finish(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    resnet::runtime_options();  // a malformed RESNET_* variable is a usage error, before any work
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "resnet: error: %s\n", e.what());
+    return 2;
+  }
   try {
     resnet::dist::init(&argc, &argv);  // MPI, only when started by mpirun/mpiexec
   } catch (const std::exception& e) {

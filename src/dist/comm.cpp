@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include "resnet/runtime.h"
 
 #ifdef RESNET_HAVE_MPI
 // The C API only (OpenMPI and MPICH would pull in their deprecated C++ bindings).
@@ -42,17 +43,7 @@ namespace {
   return false;
 }
 
-void read_timeout_env() {
-  if (const char* t = std::getenv("RESNET_DIST_TIMEOUT")) {
-    char* end = nullptr;
-    const double v = std::strtod(t, &end);
-    if (end == t || *end != '\0' || !(v >= 0.0)) {
-      throw ConfigError(
-          fmt::format("RESNET_DIST_TIMEOUT must be a number of seconds >= 0, got '{}'", t));
-    }
-    g_timeout = v;
-  }
-}
+void read_timeout_env() { g_timeout = runtime_options().dist_timeout_seconds; }
 }  // namespace
 
 #ifdef RESNET_HAVE_MPI
@@ -286,24 +277,5 @@ void gather_all(const double* send, int64_t n, double* recv, Channel, const std:
 }  // namespace detail
 
 #endif
-
-namespace detail {
-
-void maybe_inject_failure(int64_t step) {
-  const char* r = std::getenv("RESNET_DIST_TEST_KILL_RANK");
-  const char* s = std::getenv("RESNET_DIST_TEST_KILL_STEP");
-  if (r == nullptr || s == nullptr) return;
-  if (std::atoi(r) == rank() && std::atoll(s) == step) {
-    // RESNET_DIST_TEST_FAULT=stop: the rank hangs (SIGSTOP) instead of dying.
-    const char* f = std::getenv("RESNET_DIST_TEST_FAULT");
-    const bool stop = f != nullptr && std::string(f) == "stop";
-    std::fprintf(stderr, "resnet: test fault injection: rank %d %s after step %lld\n", rank(),
-                 stop ? "stops (hangs)" : "kills itself", static_cast<long long>(step));
-    std::fflush(stderr);
-    std::raise(stop ? SIGSTOP : SIGKILL);
-  }
-}
-
-}  // namespace detail
 
 }  // namespace resnet::dist

@@ -29,9 +29,4 @@ void sum(double* data, int64_t n, Channel ch, const std::string& what);
 // `n` doubles from every rank, concatenated in rank order into `recv` (size() * n).
 void gather_all(const double* send, int64_t n, double* recv, Channel ch, const std::string& what);
 
-// Test-only fault injection: when RESNET_DIST_TEST_KILL_RANK equals this rank and
-// RESNET_DIST_TEST_KILL_STEP equals `step`, the process kills itself with SIGKILL (with
-// RESNET_DIST_TEST_FAULT=stop it stops with SIGSTOP instead: a hanging rank).
-void maybe_inject_failure(int64_t step);
-
 }  // namespace resnet::dist::detail

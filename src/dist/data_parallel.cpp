@@ -13,6 +13,7 @@
 #include "dist/comm.h"
 #include "layers/batch_normalization.h"
 #include "ops/ops.h"
+#include "resnet/runtime.h"
 
 namespace resnet::dist::detail {
 
@@ -167,16 +168,7 @@ void set_sync_bn(Model& model, const std::shared_ptr<layers::BatchNormSync>& syn
 
 int64_t bucket_bytes_or_default(int64_t bytes) {
   if (bytes > 0) return bytes;
-  if (const char* kb = std::getenv("RESNET_DIST_BUCKET_KB")) {
-    char* end = nullptr;
-    const long long v = std::strtoll(kb, &end, 10);
-    if (end == kb || *end != '\0' || v < 1) {
-      throw ConfigError(
-          fmt::format("RESNET_DIST_BUCKET_KB must be a positive integer, got '{}'", kb));
-    }
-    return static_cast<int64_t>(v) * 1024;
-  }
-  return int64_t(4) << 20;
+  return runtime_options().dist_bucket_kb * 1024;
 }
 
 DataParallel::DataParallel(Model& model, bool sync_bn, int64_t bucket_bytes)
@@ -187,8 +179,7 @@ DataParallel::DataParallel(Model& model, bool sync_bn, int64_t bucket_bytes)
 
 DataParallel::~DataParallel() {
   // RESNET_DIST_VERBOSE=1: how much of the gradient reduction overlapped with backward.
-  const char* v = std::getenv("RESNET_DIST_VERBOSE");
-  if (v != nullptr && std::string(v) == "1" && dist::rank() == 0 && reducer_.steps() > 0) {
+  if (runtime_options().dist_verbose && dist::rank() == 0 && reducer_.steps() > 0) {
     std::fprintf(stderr,
                  "resnet: data-parallel: %d ranks, %lld gradient bucket(s); on average %.2f "
                  "started during backward and %.2f ms spent waiting after backward per step "

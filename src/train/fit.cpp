@@ -274,7 +274,6 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   // gradient weighted by the shard's share, gradients averaged over ranks (overlapped with
   // backward), the same update everywhere; returns the global mean loss, adds the global metric
   // sums and sets `n` to the global batch size.
-  int64_t dp_steps_done = 0;
   std::vector<Param*> dp_params;
   std::unordered_map<const Param*, size_t> dp_index;
   auto dp_step = [&](const Batch& b, int64_t global_n, Logs& sums, int64_t& n) {
@@ -323,7 +322,6 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     size_t i = 2;
     for (const auto& [k, x] : local) sums[k] += v[i++];
     n = static_cast<int64_t>(v[1]);
-    dist::detail::maybe_inject_failure(++dp_steps_done);
     return v[0] / v[1];
   };
   for (auto& cb : o.callbacks) cb->on_train_begin(ctx);

@@ -61,6 +61,13 @@ TEST(Cli, TrainRefusesAnOnnxOutputBeforeReadingTheData) {
   EXPECT_EQ(r.out.find("/nonexistent/data.h5"), std::string::npos) << r.out;
 }
 
+TEST(Cli, AMalformedRuntimeVariableIsAUsageError) {
+  const resnet::testing::CommandResult r = resnet::testing::run_command(
+      "RESNET_WINOGRAD=maybe " + std::string(RESNET_CLI_PATH) + " models 2>&1 >/dev/null");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("RESNET_WINOGRAD must be 0 or 1, got 'maybe'"), std::string::npos) << r.out;
+}
+
 TEST(Cli, FailuresExitWithOne) {
   CliRun r = run("evaluate /nonexistent/model.rnw /nonexistent/data.h5", false, true);
   EXPECT_EQ(r.code, 1);

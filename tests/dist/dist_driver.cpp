@@ -2,15 +2,19 @@
 //
 //   dist_driver train --bn none|local|sync [--batch B] [--samples S] [--epochs E]
 //                     [--params FILE] [--save FILE] [--resume FILE]
+//                     [--kill-rank R --kill-step S [--fault kill|stop]]
 //     Trains a small residual CNN on deterministic synthetic data (seed fixed). With several ranks
 //     it checks that every parameter is bit-identical across ranks (a hash of all parameter bytes,
 //     gathered) and fails otherwise. Rank 0 writes the parameters as text (--params) and a
 //     resumable weights file with optimizer state (--save); --resume loads such a file first.
+//     --kill-rank/--kill-step: fault injection by a callback of the driver's own: rank R kills
+//     itself with SIGKILL after training step S (--fault stop: stops with SIGSTOP, a hanging rank).
 //   dist_driver compare A B TOL
 //     Fails when two --params files differ by more than TOL (absolute) anywhere.
 #include <fmt/format.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +29,7 @@
 #include "resnet/io.h"
 #include "resnet/model.h"
 #include "resnet/optim.h"
+#include "resnet/train.h"
 
 using namespace resnet;
 
@@ -36,6 +41,28 @@ struct Args {
   int64_t samples = 64;
   int epochs = 1;
   std::string params, save, resume;
+  int kill_rank = -1;
+  int64_t kill_step = -1;
+  std::string fault = "kill";
+};
+
+// Kills (or stops) this process after the given training step when it is the given rank.
+class FaultInjection : public Callback {
+ public:
+  FaultInjection(int rank, int64_t step, bool stop) : rank_(rank), step_(step), stop_(stop) {}
+  void on_batch_end(int, int64_t, const Logs&, TrainContext&) override {
+    if (++steps_ != step_ || dist::rank() != rank_) return;
+    std::fprintf(stderr, "dist_driver: fault injection: rank %d %s after step %lld\n", rank_,
+                 stop_ ? "stops (hangs)" : "kills itself", static_cast<long long>(steps_));
+    std::fflush(stderr);
+    std::raise(stop_ ? SIGSTOP : SIGKILL);
+  }
+
+ private:
+  int rank_;
+  int64_t step_;
+  bool stop_;
+  int64_t steps_ = 0;
 };
 
 Model build(const std::string& bn) {
@@ -125,6 +152,10 @@ int train(const Args& a) {
                 .seed = 3,
                 .data_workers = 1,
                 .sync_bn = a.bn == "sync"};
+  if (a.kill_rank >= 0) {
+    fo.callbacks.push_back(
+        std::make_shared<FaultInjection>(a.kill_rank, a.kill_step, a.fault == "stop"));
+  }
   History h = model.fit(data, fo);
   const std::vector<uint64_t> all = dist::all_gather(hash_params(model));
   for (size_t r = 1; r < all.size(); ++r) {
@@ -220,6 +251,12 @@ int main(int argc, char** argv) {
           a.save = v;
         else if (k == "--resume")
           a.resume = v;
+        else if (k == "--kill-rank")
+          a.kill_rank = std::stoi(v);
+        else if (k == "--kill-step")
+          a.kill_step = std::stoll(v);
+        else if (k == "--fault")
+          a.fault = v;
         else
           throw ConfigError("dist_driver: unknown option " + k);
       }

@@ -39,12 +39,11 @@ case "$case_name" in
     fault=kill
     [ "$case_name" = hang ] && fault=stop
     start=$(date +%s)
-    RESNET_DIST_TEST_KILL_RANK=1 RESNET_DIST_TEST_KILL_STEP=2 RESNET_DIST_TEST_FAULT=$fault \
-      RESNET_DIST_TIMEOUT=10 \
+    RESNET_DIST_TIMEOUT=10 \
       timeout -s KILL 100 "$MPIRUN" --oversubscribe --allow-run-as-root --bind-to none -np 2 \
-      -x RESNET_DIST_TEST_KILL_RANK -x RESNET_DIST_TEST_KILL_STEP -x RESNET_DIST_TEST_FAULT \
       -x RESNET_DIST_TIMEOUT \
-      "$DIST_DRIVER" train --bn sync --batch 8 --samples 64 --epochs 1000 > out.txt 2>&1
+      "$DIST_DRIVER" train --bn sync --batch 8 --samples 64 --epochs 1000 \
+      --kill-rank 1 --kill-step 2 --fault $fault > out.txt 2>&1
     rc=$?
     elapsed=$(( $(date +%s) - start ))
     cat out.txt

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "resnet/error.h"
+#include "resnet/runtime.h"
 
 namespace resnet::h5 {
 
@@ -434,12 +435,7 @@ class Walker {
 };
 
 unsigned timeout_seconds() {
-  if (const char* s = std::getenv("RESNET_H5_PREFLIGHT_TIMEOUT")) {
-    char* end = nullptr;
-    const unsigned long v = std::strtoul(s, &end, 10);
-    if (end != s && *end == '\0' && v > 0 && v < 86400) return static_cast<unsigned>(v);
-  }
-  return kPreflightTimeoutSeconds;
+  return static_cast<unsigned>(runtime_options().h5_preflight_timeout_seconds);
 }
 
 // The address space the process uses now (bytes), from /proc/self/statm; 0 when unknown.
@@ -564,10 +560,7 @@ const std::vector<std::string>* PreflightStrings::dataset(const std::string& pat
   return it == datasets.end() ? nullptr : &it->second;
 }
 
-bool preflight_enabled() {
-  const char* s = std::getenv("RESNET_H5_NO_PREFLIGHT");
-  return s == nullptr || *s == '\0' || std::strcmp(s, "0") == 0;
-}
+bool preflight_enabled() { return runtime_options().h5_preflight; }
 
 std::shared_ptr<const PreflightStrings> preflight(const std::string& path) {
   if (!preflight_enabled()) return nullptr;

@@ -114,8 +114,6 @@ std::vector<std::string> node_sources(const json& node, const std::string& where
 
 namespace keras_detail {
 
-void (*save_fault_hook)(const std::string& stage) = nullptr;
-
 KerasGraph build_keras_graph(const std::string& text, const std::string& where,
                              int64_t max_params) {
   json root;

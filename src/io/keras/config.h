@@ -50,8 +50,4 @@ std::string training_config_json(Model& model);
 CompileOptions compile_options_from_training_config(const std::string& json,
                                                     const std::string& where);
 
-// Test hook: called with a stage name ("model_weights", "optimizer_weights") while save_model
-// writes, so tests can simulate a failure in the middle of a save. Null in normal use.
-extern void (*save_fault_hook)(const std::string& stage);
-
 }  // namespace resnet::keras_detail

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/atomic_file.h"
+#include "core/fault_injection.h"
 #include "io/hdf5/file.h"
 #include "io/keras/config.h"
 #include "resnet/error.h"
@@ -151,10 +152,6 @@ void write_h5_atomic(const std::string& path, Fill&& fill) {
     throw;
   }
   commit_temp_file(tmp, path);
-}
-
-void fault(const char* stage) {
-  if (keras_detail::save_fault_hook) keras_detail::save_fault_hook(stage);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,10 +477,10 @@ void save_h5_model(Model& model, const std::string& path, bool include_optimizer
     if (!training.empty()) f.write_string("/", "training_config", training);
     write_extra(f, extra_attributes);
     write_layer_weights(f, "model_weights", model);
-    fault("model_weights");
+    fault_point("model_weights");
     if (include_optimizer && model.compiled()) {
       write_optimizer_weights(f, model);
-      fault("optimizer_weights");
+      fault_point("optimizer_weights");
     }
   });
 }

@@ -13,6 +13,7 @@
 #include "ops/onednn/common.h"
 #include "ops/onednn/onednn.h"
 #include "ops/onednn/small_conv.h"
+#include "resnet/runtime.h"
 
 namespace resnet::ops::onednn {
 namespace {
@@ -189,10 +190,7 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
 
 namespace {
 std::atomic<bool>& winograd_setting() {
-  static std::atomic<bool> on{[] {
-    const char* env = std::getenv("RESNET_WINOGRAD");
-    return env == nullptr || std::string(env) != "0";
-  }()};
+  static std::atomic<bool> on{runtime_options().winograd};
   return on;
 }
 

@@ -15,6 +15,7 @@
 #include "core/allocator.h"
 #include "ops/onednn/onednn.h"
 #include "resnet/error.h"
+#include "resnet/runtime.h"
 
 namespace resnet::ops::onednn {
 
@@ -59,8 +60,7 @@ constexpr int W = 8;
 #pragma GCC pop_options
 
 SmallConvIsa detect_isa() {
-  const char* env = std::getenv("RESNET_SMALL_CONV");
-  if (env != nullptr && std::string(env) == "0") return SmallConvIsa::None;
+  if (!runtime_options().small_conv) return SmallConvIsa::None;
   if (cpu_supports(SmallConvIsa::Avx512)) return SmallConvIsa::Avx512;
   if (cpu_supports(SmallConvIsa::Avx2)) return SmallConvIsa::Avx2;
   return SmallConvIsa::None;

@@ -20,31 +20,14 @@
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/model.h"
+#include "support/runtime_options.h"
 
 namespace fs = std::filesystem;
 using namespace resnet;
 
 namespace {
 
-// Sets an environment variable for the scope of a test.
-class EnvVar {
- public:
-  EnvVar(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    ::setenv(name, value, 1);
-  }
-  ~EnvVar() {
-    if (had_) {
-      ::setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
+using resnet::testing::ScopedRuntimeOptions;
 
 fs::path temp_dir() {
   static int counter = 0;
@@ -139,7 +122,7 @@ TEST(H5Hostile, FuzzerCrashFileThrowsIoErrorFromEveryLoader) {
 
 TEST(H5Hostile, FuzzerHangFileTimesOutWithIoError) {
   // libhdf5 1.10 loops forever in H5HG__protect on this file's global heap.
-  EnvVar timeout("RESNET_H5_PREFLIGHT_TIMEOUT", "1");
+  ScopedRuntimeOptions timeout([](RuntimeOptions& o) { o.h5_preflight_timeout_seconds = 1; });
   const fs::path dir = temp_dir();
   const std::string path = (dir / "hang.h5").string();
   fs::copy_file(crash_fixture("keras_model_heap_hang.h5"), path);
@@ -192,7 +175,7 @@ TEST(H5Hostile, PreflightHandsBackTheVariableLengthStrings) {
   ASSERT_EQ(config->size(), 1u);
   EXPECT_EQ(strings->attribute(".", "model_config"), config);
   {
-    EnvVar off("RESNET_H5_NO_PREFLIGHT", "1");
+    ScopedRuntimeOptions off([](RuntimeOptions& o) { o.h5_preflight = false; });
     EXPECT_FALSE(h5::preflight_enabled());
     EXPECT_EQ(h5::preflight(path), nullptr);
     const h5::File f = h5::File::open(path);
@@ -233,7 +216,7 @@ TEST(H5Hostile, DatasetWithVariableLengthClassNamesLoadsThroughThePreflight) {
     const Dataset d = load_h5_dataset(path);
     EXPECT_EQ(d.size(), 5);
     EXPECT_EQ(d.class_names, (std::vector<std::string>{"zero", "one", "two"}));
-    EnvVar off("RESNET_H5_NO_PREFLIGHT", "1");
+    ScopedRuntimeOptions off([](RuntimeOptions& o) { o.h5_preflight = false; });
     EXPECT_EQ(load_h5_dataset(path).class_names, d.class_names);
   }
   fs::remove_all(dir);

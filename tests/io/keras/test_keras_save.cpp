@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 
+#include "core/fault_injection.h"
 #include "io/hdf5/file.h"
 #include "io/keras/config.h"
 #include "resnet/error.h"
@@ -767,11 +768,17 @@ TEST_F(DamagedFile, FailedSaveLeavesThePreviousFileIntact) {
   Model m = small_resnet(42);
   m.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
   m.train_step(testing::random_tensor({4, 12, 12, 3}, 2, 0.0f, 1.0f), labels(4, 4));
-  keras_detail::save_fault_hook = [](const std::string& stage) {
-    if (stage == "optimizer_weights") throw IoError("simulated failure in the middle of a save");
-  };
+  struct FailAtOptimizerWeights : FaultInjector {
+    int calls = 0;
+    void at(const std::string& point) override {
+      ++calls;
+      if (point == "optimizer_weights") throw IoError("simulated failure in the middle of a save");
+    }
+  } injector;
+  set_fault_injector(&injector);
   EXPECT_THROW(save_model(m, good_), IoError);
-  keras_detail::save_fault_hook = nullptr;
+  set_fault_injector(nullptr);
+  EXPECT_EQ(injector.calls, 2);  // model_weights, then optimizer_weights
   EXPECT_EQ(read_bytes(good_), bytes_);
   for (const auto& e : fs::directory_iterator(fs::path(good_).parent_path())) {
     EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
