@@ -122,10 +122,69 @@ void one_training_step(Model& m, const Shape& in) {
   EXPECT_GT(norm, 0.0);
 }
 
-TEST(Zoo, ResNet1202BuildsAndTrainsOneStep) {
-  Model m = build_model("resnet1202", {8, 8, 3}, 10);
-  EXPECT_GT(m.layers().size(), 1202u);
-  one_training_step(m, {8, 8, 3});
+// With the last batch norm of every residual branch zeroed (gamma = 0 and beta = 0, as in the
+// "zero-init residual" trick), a block adds exactly 0 to its shortcut, so ResNet-1202 computes what
+// ResNet-20 with the same stem, shortcuts and head computes, and backward must give the same
+// gradients, bit for bit in exact arithmetic. The gamma and beta gradients of the zeroed batch
+// norms are not zero: those of a stage's first block have come back through every later block
+// (some 1,200 layers in the deep model), and must equal the shallow model's.
+TEST(Zoo, ResNet1202GradientsEqualThoseOfAShallowEquivalent) {
+  Model deep = build_model("resnet1202", {8, 8, 3}, 10);
+  EXPECT_GT(deep.layers().size(), 1202u);
+  Model shallow = build_model("resnet20", {8, 8, 3}, 10);
+  // Shallow block b of a stage is deep block b, and its last block (3) the deep one's last (200).
+  auto deep_name = [](std::string name) {
+    for (const char* stage : {"conv2", "conv3", "conv4"}) {
+      const std::string from = std::string(stage) + "_block3_";
+      if (name.rfind(from, 0) == 0)
+        return std::string(stage) + "_block200_" + name.substr(from.size());
+    }
+    return name;
+  };
+  for (const auto& l : deep.layers()) {
+    if (l->name().ends_with("_2_bn")) {
+      for (const char* p : {"gamma", "beta"}) {
+        for (float& v : l->param(p).value.span<float>()) v = 0.0f;
+        l->param(p).value.bump_version();
+      }
+    }
+  }
+  size_t copied = 0;
+  for (const auto& l : shallow.layers()) {
+    for (Param& p : l->params()) {
+      p.value.copy_from(ops::plain(deep.layer(deep_name(l->name())).param(p.name).value));
+      p.value.bump_version();
+      ++copied;
+    }
+  }
+  EXPECT_EQ(copied, shallow.params().size());
+
+  const Tensor x = testing::random_tensor({2, 8, 8, 3}, 3);
+  const Tensor y_deep = deep.forward(x, Mode::Training);
+  const Tensor y_shallow = shallow.forward(x, Mode::Training);
+  EXPECT_LE(testing::max_rel_error(y_deep, y_shallow), 1e-6);
+  const Tensor dy = testing::random_tensor(y_deep.shape(), 4);
+  deep.backward(dy);
+  shallow.backward(dy);
+  for (const auto& l : shallow.layers()) {
+    for (const Param& p : l->params()) {
+      if (!p.trainable) continue;
+      const Param& q = deep.layer(deep_name(l->name())).param(p.name);
+      ASSERT_TRUE(p.grad.defined() && q.grad.defined()) << l->name() << "/" << p.name;
+      EXPECT_LE(testing::max_rel_error(ops::plain(q.grad), ops::plain(p.grad)), 1e-5)
+          << l->name() << "/" << p.name;
+    }
+  }
+  // Not zero against zero: the gradients that crossed the whole depth are there.
+  for (const char* name : {"conv2_block1_2_bn", "conv1_conv"}) {
+    const Layer& l = deep.layer(name);
+    double norm = 0.0;
+    for (float g : ops::plain(l.params()[0].grad).span<float>()) {
+      ASSERT_TRUE(std::isfinite(g)) << name;
+      norm += double(g) * g;
+    }
+    EXPECT_GT(norm, 1e-12) << name;
+  }
 }
 
 TEST(Zoo, PreactResNet1001BuildsAndTrainsOneStep) {
