@@ -202,8 +202,9 @@ int main(int argc, char** argv) {
     std::string class_names;
     for (const std::string& c : train.class_names)
       class_names += (class_names.empty() ? "" : "\n") + c;
-    save_model(model, args.out, /*include_optimizer=*/false,
-               {{"class_names", class_names}, {"preprocess", "rescale"}});
+    save_model(model, args.out,
+               {.include_optimizer = false,
+                .attributes = {{"class_names", class_names}, {"preprocess", "rescale"}}});
     std::cout << "saved " << args.out << "\n";
     if (!args.sample_images.empty()) write_samples(test, 3, args.sample_images);
   } catch (const std::exception& e) {

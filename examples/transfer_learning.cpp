@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     std::cout << "Test loss: " << result.at("loss") << "\nTest accuracy: " << result.at("accuracy")
               << "\n";
     if (!args.out.empty()) {
-      save_model(model, args.out, /*include_optimizer=*/false);
+      save_model(model, args.out, {.include_optimizer = false});
       std::cout << "saved " << args.out << "\n";
     }
   } catch (const std::exception& e) {

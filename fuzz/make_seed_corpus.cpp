@@ -50,18 +50,19 @@ void keras_h5(const fs::path& dir) {
   Tensor y({4}, DType::I64);
   for (int i = 0; i < 4; ++i) y.data<int64_t>()[i] = i % 2;
   Model plain = tiny(1);
-  save_model(plain, (dir / "uncompiled.h5").string(), true, {{"preprocess", "rescale"}});
+  save_model(plain, (dir / "uncompiled.h5").string(), {.attributes = {{"preprocess", "rescale"}}});
   Model adam = tiny(2);
   adam.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
   adam.train_step(x, y);
-  save_model(adam, (dir / "adam.h5").string(), true,
-             {{"zoo_model", "none"}, {"class_names", "a\nb"}, {"epoch", "1"}});
+  save_model(adam, (dir / "adam.h5").string(),
+             {.attributes = {{"zoo_model", "none"}, {"class_names", "a\nb"}, {"epoch", "1"}}});
   Model sgd = tiny(3);
   sgd.compile({.optimizer = SGD({.momentum = 0.9}), .loss = "sparse_categorical_crossentropy"});
   sgd.train_step(x, y);
   save_model(sgd, (dir / "sgd.h5").string());
   save_weights(adam, (dir / "weights.h5").string());
-  save_weights(adam, (dir / "weights.rnw").string(), {{"epoch", "1"}}, true);
+  save_weights(adam, (dir / "weights.rnw").string(),
+               {.include_optimizer = true, .attributes = {{"epoch", "1"}}});
 }
 
 void h5_dataset(const fs::path& dir) {

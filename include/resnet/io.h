@@ -12,8 +12,11 @@ namespace resnet {
 // keras.utils.plot_model: renders the graph with Graphviz's dot layout. The format follows the
 // extension of `path`: .png, .svg or .dot (the DOT text itself). Written atomically (a temporary
 // file in the same folder, then a rename). Throws IoError naming the file on failure.
-void plot_model(const Model& model, const std::string& path, bool show_shapes = false,
-                int dpi = 96);
+struct PlotOptions {
+  bool show_shapes = false;  // output shapes on every box (Keras show_shapes)
+  int dpi = 96;              // PNG resolution (Keras dpi)
+};
+void plot_model(const Model& model, const std::string& path, const PlotOptions& options = {});
 
 // --- Model files (docs/file-formats.md).
 //
@@ -31,12 +34,17 @@ FileFormat file_format(const std::string& path);
 // backend, keras_version; per layer a group with attribute weight_names and datasets
 // <layer>/<layer>/<var>:0 in Keras shapes); with include_optimizer and a trained optimizer, group
 // optimizer_weights (Adam/iter:0, then every slot as Keras TF2 names it: Adam/<layer>/<var>/m:0 for
-// all variables, then all v, ...). `extra_attributes` (resnet.cpp's metadata: zoo_model,
-// input_shape, classes, preprocess, class_names, epoch, ...) become root attributes prefixed
-// "resnet_". Written atomically (a temporary file in the same folder, then a rename): a failed
+// all variables, then all v, ...); options.attributes become root attributes prefixed "resnet_".
+// Written atomically (a temporary file in the same folder, then a rename): a failed
 // save leaves the previous file intact. Throws IoError naming the file.
-void save_model(Model& model, const std::string& path, bool include_optimizer = true,
-                const std::map<std::string, std::string>& extra_attributes = {});
+struct SaveModelOptions {
+  // Keras include_optimizer: the optimizer_weights group (when compiled and trained).
+  bool include_optimizer = true;
+  // resnet.cpp's metadata (zoo_model, input_shape, classes, preprocess, class_names, epoch, ...),
+  // stored as "resnet_" root attributes (see read_model_attributes).
+  std::map<std::string, std::string> attributes;
+};
+void save_model(Model& model, const std::string& path, const SaveModelOptions& options = {});
 
 // keras.models.load_model. A .onnx path is read by import_onnx (`compile` ignored); a .rnw path
 // is refused (IoError: build the model, then load_weights). HDF5 files written by Keras 2.x, Keras
@@ -65,9 +73,14 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
 //        tensor (u32 length, name bytes, u32 rank, i64 dims, float32 data); parameters as
 //        "layer/param", optimizer slots as "optimizer/<i>/<k>_<slot>".
 // Written atomically.
-void save_weights(Model& model, const std::string& path,
-                  const std::map<std::string, std::string>& attributes = {},
-                  bool include_optimizer = false);
+struct SaveWeightsOptions {
+  // The optimizer state too (.h5: group optimizer_weights; .rnw: "optimizer/..." tensors), so that
+  // training can resume from the file (`resnet train --resume`).
+  bool include_optimizer = false;
+  // resnet.cpp's metadata, as in SaveModelOptions.
+  std::map<std::string, std::string> attributes;
+};
+void save_weights(Model& model, const std::string& path, const SaveWeightsOptions& options = {});
 
 // What load_weights did (optional output).
 struct LoadWeightsReport {

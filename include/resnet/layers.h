@@ -170,16 +170,15 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // inputs, with set_replaying(true), saves exactly what the first one saved and changes no
   // other state. False for random layers (Dropout) and for SyncBN (collective calls).
   virtual bool replayable() const { return true; }
-  // While true, a Training-mode forward only recomputes what backward needs: no state changes
-  // (BatchNormalization leaves its moving statistics alone).
-  void set_replaying(bool replaying) { replaying_ = replaying; }
+  // While replaying_ (set by the executor), a Training-mode forward only recomputes what backward
+  // needs: no state changes (BatchNormalization leaves its moving statistics alone).
 
   // Fused softmax cross-entropy (what Keras does inside fit after a softmax): a layer whose
   // output is a softmax says so, returns the pre-softmax logits of its last Training forward, and
-  // with set_softmax_bypass(true) takes the gradient with respect to those logits in backward.
+  // while softmax_bypass_ (set by the training step) takes the gradient with respect to those
+  // logits in backward.
   virtual bool ends_in_softmax() const { return false; }
   virtual Tensor softmax_logits() const { return {}; }
-  void set_softmax_bypass(bool bypass) { softmax_bypass_ = bypass; }
 
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
@@ -208,6 +207,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool replaying_ = false;
 
  private:
+  // The executor's switches (replaying_, softmax_bypass_): set only by Model.
+  friend class Model;
+  void set_replaying(bool replaying) { replaying_ = replaying; }
+  void set_softmax_bypass(bool bypass) { softmax_bypass_ = bypass; }
   std::string class_name_;
   std::string name_;
   bool built_ = false;

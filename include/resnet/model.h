@@ -119,7 +119,7 @@ class Model {
   //   the pair again from the convolution's input, which the layer before it keeps anyway. In
   //   bottleneck blocks these are the widest activations: ResNet-50 at 224x224 trains in
   //   about a third less memory for computing the 1x1 convolutions twice (~10-15% of a step).
-  // - Recompute::Full (`set_recompute(true)`, `--recompute`): a Training-mode forward keeps only
+  // - Recompute::Full (`--recompute`): a Training-mode forward keeps only
   //   the tensors at the model's cut points (where the graph narrows to a single tensor, such as
   //   a residual block's output) and drops what the layers between two cuts saved for backward;
   //   backward runs that stretch forward again, from the kept tensor, just before it needs it:
@@ -129,9 +129,7 @@ class Model {
   // Stretches with a non-replayable layer (Dropout, SyncBN) are kept as usual.
   enum class Recompute { Off, Pointwise, Full };
   void set_recompute(Recompute mode);
-  void set_recompute(bool full) { set_recompute(full ? Recompute::Full : Recompute::Pointwise); }
-  bool recompute() const { return recompute_ == Recompute::Full; }
-  Recompute recompute_mode() const { return recompute_; }
+  Recompute recompute() const { return recompute_; }
 
   // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
   // release).

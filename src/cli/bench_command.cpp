@@ -310,9 +310,9 @@ void run_bench(const BenchOptions& o) {
   j["steps"] = o.steps;
   j["warmup"] = o.warmup;
   j["fused_inference"] = !o.no_fuse;
-  j["recompute"] = model.recompute_mode() == Model::Recompute::Off    ? "off"
-                   : model.recompute_mode() == Model::Recompute::Full ? "full"
-                                                                      : "pointwise";
+  j["recompute"] = model.recompute() == Model::Recompute::Off    ? "off"
+                   : model.recompute() == Model::Recompute::Full ? "full"
+                                                                 : "pointwise";
   j["img_per_s"] = img_s;
   j["ms_per_step"] = med * 1e3;
   j["ms_per_step_mean"] = mean * 1e3;

@@ -89,7 +89,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--dpi", *dpi, "resolution of PNG output")->check(CLI::Range(24, 600));
     cmd->callback([=] {
       Model m = build(*c);
-      plot_model(m, *out, *shapes, *dpi);
+      plot_model(m, *out, {.show_shapes = *shapes, .dpi = *dpi});
       fmt::print("wrote {} ({} layers)\n", *out, m.layers().size());
     });
   }

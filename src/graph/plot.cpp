@@ -9,11 +9,14 @@
 
 namespace resnet {
 
-void plot_model(const Model& model, const std::string& path, bool show_shapes, int dpi) {
+void plot_model(const Model& model, const std::string& path, const PlotOptions& options) {
+  if (options.dpi < 1 || options.dpi > 2400) {
+    throw ConfigError(fmt::format("{}: plot dpi must be 1 to 2400, got {}", path, options.dpi));
+  }
   const std::string ext = std::filesystem::path(path).extension().string();
-  std::string dot = model.to_dot(show_shapes);
-  if (dpi != 96) {
-    dot.replace(dot.find("dpi=96"), 6, fmt::format("dpi={}", dpi));
+  std::string dot = model.to_dot(options.show_shapes);
+  if (options.dpi != 96) {
+    dot.replace(dot.find("dpi=96"), 6, fmt::format("dpi={}", options.dpi));
   }
   if (ext == ".dot" || ext == ".gv") {
     write_file_atomic(path, dot);

@@ -24,11 +24,10 @@ FileFormat file_format(const std::string& path) {
   return FileFormat::Rnw;
 }
 
-void save_model(Model& model, const std::string& path, bool include_optimizer,
-                const std::map<std::string, std::string>& extra_attributes) {
+void save_model(Model& model, const std::string& path, const SaveModelOptions& options) {
   switch (file_format(path)) {
     case FileFormat::KerasH5:
-      keras_detail::save_h5_model(model, path, include_optimizer, extra_attributes);
+      keras_detail::save_h5_model(model, path, options.include_optimizer, options.attributes);
       return;
     case FileFormat::Onnx:
       export_onnx(model, path);
@@ -69,14 +68,13 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
   return {};
 }
 
-void save_weights(Model& model, const std::string& path,
-                  const std::map<std::string, std::string>& attributes, bool include_optimizer) {
+void save_weights(Model& model, const std::string& path, const SaveWeightsOptions& options) {
   switch (file_format(path)) {
     case FileFormat::KerasH5:
-      keras_detail::save_h5_weights(model, path, attributes, include_optimizer);
+      keras_detail::save_h5_weights(model, path, options.attributes, options.include_optimizer);
       return;
     case FileFormat::Rnw:
-      rnw_detail::save_rnw(model, path, attributes, include_optimizer);
+      rnw_detail::save_rnw(model, path, options.attributes, options.include_optimizer);
       return;
     case FileFormat::Onnx:
       break;

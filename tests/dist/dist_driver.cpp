@@ -171,8 +171,9 @@ int train(const Args& a) {
                all[0], h.values["loss"].empty() ? 0.0 : h.values["loss"].back());
     if (!a.params.empty()) write_file_atomic(a.params, params_text(model));
     if (!a.save.empty()) {
-      save_weights(model, a.save, {{"epoch", std::to_string(initial_epoch + a.epochs)}},
-                   /*include_optimizer=*/true);
+      save_weights(model, a.save,
+                   {.include_optimizer = true,
+                    .attributes = {{"epoch", std::to_string(initial_epoch + a.epochs)}}});
     }
   }
   return 0;

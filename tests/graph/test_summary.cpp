@@ -136,9 +136,9 @@ TEST(Plot, PngSvgAndDotFilesNameEveryLayer) {
   const auto& dir = tmp.path();
   const std::string png = (dir / "m.png").string(), svg = (dir / "m.svg").string(),
                     dot = (dir / "m.dot").string();
-  plot_model(m, png, /*show_shapes=*/true);
-  plot_model(m, svg, true);
-  plot_model(m, dot, false);
+  plot_model(m, png, {.show_shapes = true});
+  plot_model(m, svg, {.show_shapes = true});
+  plot_model(m, dot);
   const std::string png_bytes = read_text(png);
   ASSERT_GT(png_bytes.size(), 8u);
   EXPECT_EQ(png_bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));

@@ -76,7 +76,7 @@ TEST(FileFormat, UpperCaseH5IsAKerasFile) {
   testing::TempDir dir;
   Model m = small_model();
   const std::string path = dir.file("MODEL.HDF5");
-  save_model(m, path, /*include_optimizer=*/false, {{"classes", "4"}});
+  save_model(m, path, {.include_optimizer = false, .attributes = {{"classes", "4"}}});
   Model back = load_model(path);
   EXPECT_EQ(read_model_attributes(path).at("classes"), "4");
   const Tensor x = testing::random_tensor({2, 8, 8, 3}, 5);

@@ -199,7 +199,7 @@ TEST(Fit, ResumeFromASavedFileContinuesWithTheSameLosses) {
     one.epochs = 1;
     one.out = &out;
     first.fit(d, one);
-    save_weights(first, path, {}, /*include_optimizer=*/true);
+    save_weights(first, path, {.include_optimizer = true});
   }
   Model resumed = fresh();
   load_weights(resumed, path);

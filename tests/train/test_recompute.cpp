@@ -58,7 +58,7 @@ TEST(Recompute, SameTrainingAsWithoutOnCifarResNet) {
   Model a = build(), b = build();
   const TrainRun plain = run(a, Model::Recompute::Off, 3, x, y);
   const TrainRun recomputed = run(b, Model::Recompute::Full, 3, x, y);
-  EXPECT_TRUE(b.recompute());
+  EXPECT_EQ(b.recompute(), Model::Recompute::Full);
   EXPECT_EQ(plain.losses, recomputed.losses);
   expect_same_params(a, b);
   // Only the block outputs stay from forward to backward: far less activation memory.
@@ -93,8 +93,7 @@ TEST(Recompute, PointwiseIsTheDefaultAndTrainsTheSameWithLessMemory) {
   const Tensor x = testing::random_tensor({4, 40, 40, 3}, 4);
   const Tensor y = random_labels(4, 6, 5);
   Model a = build(), b = build();
-  EXPECT_EQ(b.recompute_mode(), Model::Recompute::Pointwise);
-  EXPECT_FALSE(b.recompute());
+  EXPECT_EQ(b.recompute(), Model::Recompute::Pointwise);  // the default
   const TrainRun plain = run(a, Model::Recompute::Off, 2, x, y);
   const TrainRun pointwise = run(b, Model::Recompute::Pointwise, 2, x, y);
   EXPECT_EQ(plain.losses, pointwise.losses);
@@ -103,9 +102,6 @@ TEST(Recompute, PointwiseIsTheDefaultAndTrainsTheSameWithLessMemory) {
   // outputs not kept are a few MB of it (at 224x224, batch 32: a third of the peak).
   EXPECT_LT(pointwise.peak_bytes + (size_t{2} << 20), plain.peak_bytes)
       << pointwise.peak_bytes << " vs " << plain.peak_bytes;
-  // set_recompute(false) is the default, not Off.
-  b.set_recompute(false);
-  EXPECT_EQ(b.recompute_mode(), Model::Recompute::Pointwise);
 }
 
 // A Dropout inside a stretch makes it non-replayable (a replay would draw another mask): kept as
@@ -147,13 +143,13 @@ TEST(Recompute, BackwardWithoutForwardStillFails) {
   set_global_seed(1);
   reset_name_counters();
   Model m = cifar_resnet(8, {8, 8, 3}, 2);
-  m.set_recompute(true);
+  m.set_recompute(Model::Recompute::Full);
   EXPECT_THROW(m.backward(Tensor::zeros({1, 2})), ConfigError);
   // Inference is unaffected.
   const Tensor x = testing::random_tensor({1, 8, 8, 3}, 3);
-  m.set_recompute(false);
+  m.set_recompute(Model::Recompute::Pointwise);
   const Tensor ref = m.forward(x, Mode::Inference).clone();
-  m.set_recompute(true);
+  m.set_recompute(Model::Recompute::Full);
   const Tensor out = m.forward(x, Mode::Inference);
   EXPECT_EQ(std::memcmp(ref.f32(), out.f32(), ref.numel() * 4), 0);
 }

@@ -136,7 +136,7 @@ TEST(H5Hostile, DamagedGlobalHeapOfAModelIsRefused) {
   const fs::path dir = temp_dir();
   const std::string path = (dir / "model.h5").string();
   Model m = tiny_model();
-  save_model(m, path, true, {{"epoch", "1"}});
+  save_model(m, path, {.attributes = {{"epoch", "1"}}});
   std::vector<char> bytes = read_bytes(path);
   for (uint64_t size : {uint64_t{1} << 40, uint64_t{0x7fffffff}, uint64_t{100000}}) {
     std::vector<char> damaged = bytes;
@@ -166,7 +166,7 @@ TEST(H5Hostile, PreflightHandsBackTheVariableLengthStrings) {
   const fs::path dir = temp_dir();
   const std::string path = (dir / "model.h5").string();
   Model m = tiny_model();
-  save_model(m, path, true, {{"class_names", "a\nb"}});
+  save_model(m, path, {.attributes = {{"class_names", "a\nb"}}});
   ASSERT_TRUE(h5::preflight_enabled());
   const auto strings = h5::preflight(path);
   ASSERT_NE(strings, nullptr);

@@ -99,7 +99,7 @@ TEST(KerasSave, TutorialResNet50RoundTripIsExact) {
   reset_name_counters();
   Model m = resnet50_tutorial({64, 64, 3}, 6);
   const std::string path = tmp("tutorial.h5");
-  save_model(m, path, true, {{"zoo_model", "resnet50-tutorial"}, {"classes", "6"}});
+  save_model(m, path, {.attributes = {{"zoo_model", "resnet50-tutorial"}, {"classes", "6"}}});
   Model back = load_model(path);
   EXPECT_EQ(back.name(), "ResNet50");
   EXPECT_EQ(back.summary(), m.summary());
