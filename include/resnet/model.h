@@ -34,6 +34,9 @@ class Model {
   // Per-sample shapes.
   std::vector<Shape> input_shapes() const;
   std::vector<Shape> output_shapes() const;
+  // Names of the layers whose outputs are the model's outputs, in output order (Keras
+  // model.output_names).
+  std::vector<std::string> output_names() const;
   Shape output_shape(const Layer& layer) const;
 
   // Every parameter, layer by layer (trainable and not).

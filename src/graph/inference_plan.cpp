@@ -18,6 +18,7 @@
 #include <array>
 #include <chrono>
 
+#include "graph/conv_bn.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -98,6 +99,8 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       const int c = consumers[i][0];
       return plan->absorbed[c] ? -1 : c;
     };
+    std::vector<int> bn_of(n, -1);  // the batch norm of a convolution (graph/conv_bn.h)
+    for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(*this)) bn_of[p.conv] = p.bn;
     for (size_t i = 0; i < n; ++i) {
       auto* conv = dynamic_cast<layers::Conv2D*>(steps_[i].layer);
       if (conv == nullptr || plan->absorbed[i]) continue;
@@ -110,15 +113,12 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       if (act == "relu") {
         g.relu_post = true;
       } else {
-        int c = sole_consumer(cur);
-        if (c >= 0) {
-          if (auto* bn = dynamic_cast<layers::BatchNormalization*>(steps_[c].layer)) {
-            g.bn = c;
-            g.bn_layer = bn;
-            cur = c;
-          }
+        if (bn_of[i] >= 0) {
+          g.bn = bn_of[i];
+          g.bn_layer = dynamic_cast<layers::BatchNormalization*>(steps_[g.bn].layer);
+          cur = g.bn;
         }
-        c = sole_consumer(cur);
+        const int c = sole_consumer(cur);
         if (c >= 0 && is_relu(*steps_[c].layer)) {
           g.relu = c;
           g.relu_post = true;

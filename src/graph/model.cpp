@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "graph/conv_bn.h"
 #include "ops/ops.h"
 #include "train/train_state.h"
 
@@ -154,6 +155,12 @@ std::vector<std::string> Model::inbound(const Layer& layer) const {
     return names;
   }
   throw ConfigError(fmt::format("layer '{}' is not part of model '{}'", layer.name(), name_));
+}
+
+std::vector<std::string> Model::output_names() const {
+  std::vector<std::string> names;
+  for (int o : output_steps_) names.push_back(steps_[o].layer->name());
+  return names;
 }
 
 std::vector<Shape> Model::input_shapes() const {
@@ -454,26 +461,24 @@ void Model::set_recompute(Recompute mode) {
 void Model::plan_recompute() {
   constexpr int kMinStretch = 6;
   const int n = static_cast<int>(steps_.size());
-  std::vector<int> last_use(n, -1), use_count(n, 0);
+  std::vector<int> last_use(n, -1);
   for (int j = 0; j < n; ++j) {
     for (int p : steps_[j].inputs) {
       last_use[p] = std::max(last_use[p], j);
-      ++use_count[p];
     }
   }
   for (int o : output_steps_) last_use[o] = n;  // outputs live to the end
   if (recompute_ == Recompute::Pointwise) {
-    for (int j = 2; j < n; ++j) {
-      const Step& bn = steps_[j];
-      const Step& conv = steps_[j - 1];
-      if (bn.layer->class_name() != "BatchNormalization" || conv.layer->class_name() != "Conv2D") {
-        continue;
-      }
+    // 1x1 convolution -> batch norm pairs (graph/conv_bn.h) that run back to back right after
+    // the convolution's input, whose batch norm output is not a model output: the stretch is
+    // (input, conv, bn].
+    for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(*this)) {
+      const int j = p.bn;
+      const Step& conv = steps_[p.conv];
       const Shape& k = conv.layer->param("kernel").value.shape();
-      const bool pair = k[0] == 1 && k[1] == 1 && last_use[j] < n && bn.inputs.size() == 1 &&
-                        bn.inputs[0] == j - 1 && conv.inputs.size() == 1 &&
-                        conv.inputs[0] == j - 2 && use_count[j - 1] == 1 &&
-                        conv.layer->replayable() && bn.layer->replayable();
+      const bool pair = p.conv == j - 1 && j >= 2 && k[0] == 1 && k[1] == 1 && last_use[j] < n &&
+                        conv.inputs.size() == 1 && conv.inputs[0] == j - 2 &&
+                        conv.layer->replayable() && steps_[j].layer->replayable();
       const bool free = stretches_.empty() || stretches_.back().last < j - 2;
       if (pair && free) stretches_.push_back({j - 2, j, Tensor()});
     }

@@ -18,6 +18,7 @@
 #include <climits>
 
 #include "core/atomic_file.h"
+#include "graph/conv_bn.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -71,9 +72,12 @@ class Exporter {
     g_->set_name(o_.graph_name.empty() ? model_.name() : o_.graph_name);
 
     const auto& layers = model_.layers();
-    // Consumers of every layer (to find the outputs and the foldable Conv2D -> BN pairs).
-    for (const auto& l : layers) {
-      for (const std::string& in : model_.inbound(*l)) consumers_[in].push_back(l.get());
+    // The Conv2D -> BN pairs to fold: those the inference plan fuses (graph/conv_bn.h).
+    if (o_.fold_bn) {
+      for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(model_)) {
+        bn_of_[layers[p.conv].get()] =
+            dynamic_cast<const layers::BatchNormalization*>(layers[p.bn].get());
+      }
     }
     used_.insert("input");
     used_.insert("output");
@@ -254,10 +258,8 @@ class Exporter {
 
   // The BatchNormalization this Conv2D folds into (fold_bn), or null.
   const layers::BatchNormalization* foldable_bn(const layers::Conv2D& conv) const {
-    if (!o_.fold_bn || conv.options().activation != "linear") return nullptr;
-    const auto it = consumers_.find(conv.name());
-    if (it == consumers_.end() || it->second.size() != 1) return nullptr;
-    return dynamic_cast<const layers::BatchNormalization*>(it->second[0]);
+    const auto it = bn_of_.find(&conv);
+    return it == bn_of_.end() ? nullptr : it->second;
   }
 
   Value export_conv(const layers::Conv2D& conv, const Value& x) {
@@ -480,19 +482,8 @@ class Exporter {
 
   void finish_outputs() {
     std::vector<const Layer*> sinks;
-    for (const auto& l : model_.layers()) {
-      if (!consumers_.count(l->name())) sinks.push_back(l.get());
-    }
+    for (const std::string& name : model_.output_names()) sinks.push_back(&model_.layer(name));
     const auto shapes = model_.output_shapes();
-    bool ok = sinks.size() == shapes.size();
-    for (size_t i = 0; ok && i < sinks.size(); ++i)
-      ok = model_.output_shape(*sinks[i]) == shapes[i];
-    if (!ok) {
-      throw ConfigError(fmt::format(
-          "export_onnx {}: cannot tell the outputs of model '{}' (an output layer that also feeds "
-          "other layers is not supported)",
-          path_, model_.name()));
-    }
     for (size_t i = 0; i < sinks.size(); ++i) {
       Value v = values_.at(sinks[i]->name());
       v = hwc(v, sinks[i]->name());
@@ -522,7 +513,7 @@ class Exporter {
   const OnnxExportOptions& o_;
   onnx::GraphProto* g_ = nullptr;
   std::map<std::string, Value> values_;
-  std::map<std::string, std::vector<const Layer*>> consumers_;
+  std::map<const Layer*, const layers::BatchNormalization*> bn_of_;
   std::set<std::string> used_;
   std::set<std::string> folded_;
 };

@@ -284,6 +284,37 @@ TEST(OnnxExport, FoldedBatchNormEqualsTheInProcessFold) {
   EXPECT_EQ(back.predict(x_in).to_vector(), m.predict(x_in).to_vector());
 }
 
+// An output that also feeds another layer: a convolution that is a model output is not folded into
+// the batch norm after it (its own output would be lost), and both outputs come out in the
+// model's output order.
+TEST(OnnxExport, AnOutputThatFeedsAnotherLayerKeepsItsValues) {
+  REQUIRE_ONNX();
+  set_global_seed(9);
+  reset_name_counters();
+  auto in = Input({5, 5, 3});
+  auto conv =
+      Conv2D({.filters = 4, .kernel = {3, 3}, .padding = Padding::Same, .name = "conv"})(in);
+  auto bn = BatchNormalization({.name = "bn"})(conv);
+  auto head = Conv2D({.filters = 2, .kernel = {1, 1}, .name = "head"})(bn);
+  head = BatchNormalization({.name = "head_bn"})(head);
+  Model m({in}, {head, conv}, "two_outputs");
+  randomize_bn(m, 501);
+  TempDir dir;
+  export_onnx(m, dir.file("two.onnx"), {.fold_bn = true});
+  Model back = import_onnx(dir.file("two.onnx"));
+  int bns = 0;
+  for (const auto& l : back.layers()) bns += l->class_name() == "BatchNormalization";
+  EXPECT_EQ(bns, 1);  // "bn" stays; "head_bn" is folded
+  const Tensor x = random_tensor({2, 5, 5, 3}, 10, -1.0f, 1.0f);
+  const std::vector<Tensor> expected = m.forward(std::vector<Tensor>{x}, Mode::Inference);
+  const std::vector<Tensor> got = back.forward(std::vector<Tensor>{x}, Mode::Inference);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].shape(), expected[0].shape());
+  EXPECT_EQ(got[1].shape(), expected[1].shape());
+  EXPECT_TRUE(AllClose(got[0], expected[0], 1e-5, "head output"));
+  EXPECT_TRUE(AllClose(got[1], expected[1], 1e-5, "conv output"));
+}
+
 // A flattened 3x2 map through BatchNormalization (parameters permuted to CHW order) and Dropout
 // into Dense.
 TEST(OnnxExport, FlattenedMapThroughBatchNorm) {
