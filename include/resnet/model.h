@@ -180,6 +180,10 @@ class Model {
   void replay(Stretch& st);
   // layer.forward, timed for the layer hook when one is set.
   Tensor timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mode mode);
+  // Step i's forward on the values of its inputs (`ins`; an input step takes its tensor from the
+  // model's `inputs`).
+  Tensor run_step(int i, const std::vector<Tensor>& ins, const std::vector<Tensor>& inputs,
+                  Mode mode);
   Recompute recompute_ = Recompute::Pointwise;
   std::vector<Stretch> stretches_;
 };

@@ -19,6 +19,7 @@
 #include <chrono>
 
 #include "graph/conv_bn.h"
+#include "graph/executor.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -159,89 +160,72 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
   std::vector<int> uses(n);
   for (size_t i = 0; i < n; ++i) uses[i] = steps_[i].consumers;
   for (int o : output_steps_) uses[o]++;
-  int64_t live = 0;
-  peak_live_ = 0;
-  auto release = [&](int p) {
-    if (--uses[p] == 0 && values[p].defined()) {
-      values[p] = Tensor();
-      --live;
-    }
-  };
 
-  for (size_t i = 0; i < n; ++i) {
-    Step& s = steps_[i];
+  // A group runs at its last step and consumes the convolution's input and the residual; the
+  // other steps of a group do not run; every other step runs as in Model::forward.
+  std::vector<std::vector<int>> group_inputs(plan.groups.size());
+  for (size_t k = 0; k < plan.groups.size(); ++k) {
+    const InferencePlan::Group& g = plan.groups[k];
+    group_inputs[k].push_back(steps_[g.conv].inputs[0]);
+    if (g.residual >= 0) group_inputs[k].push_back(g.residual);
+  }
+  auto inputs_of = [&](int i) -> const std::vector<int>* {
+    if (plan.group_at[i] >= 0) return &group_inputs[plan.group_at[i]];
+    return plan.absorbed[i] ? nullptr : &steps_[i].inputs;
+  };
+  auto run = [&](int i, std::vector<Tensor>& ins) -> Tensor {
+    const int gi = plan.group_at[i];
+    if (gi < 0) return run_step(i, ins, inputs, Mode::Inference);
     const auto t0 = timing_layers() ? std::chrono::steady_clock::now()
                                     : std::chrono::steady_clock::time_point{};
-    const int gi = plan.group_at[i];
-    if (gi >= 0) {
-      InferencePlan::Group& g = plan.groups[gi];
-      layers::Conv2D& conv = *g.conv_layer;
-      const int xin = steps_[g.conv].inputs[0];
-      const Tensor& x = values[xin];
-      const ops::ConvGeom geom = conv.geometry(x.shape()[0], x.shape().drop_front());
-      const Tensor& kernel = g.kernel->value;
-      const Tensor bias = g.bias != nullptr ? g.bias->value : Tensor();
-      Tensor w = kernel, b = bias;
-      if (g.bn >= 0) {
-        const Tensor& gamma = g.gamma->value;
-        const Tensor& beta = g.beta->value;
-        const Tensor& mean = g.mean->value;
-        const Tensor& var = g.var->value;
-        const Signatures from = {signature(kernel), signature(bias), signature(gamma),
-                                 signature(beta),   signature(mean), signature(var)};
-        if (from != g.folded_from || !g.w.defined()) {
-          ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,
-                              g.w, g.b);
-          g.folded_from = from;
-        }
-        w = g.w;
-        b = g.b;
+    InferencePlan::Group& g = plan.groups[gi];
+    layers::Conv2D& conv = *g.conv_layer;
+    const int xin = steps_[g.conv].inputs[0];
+    const Tensor& x = ins[0];
+    const ops::ConvGeom geom = conv.geometry(x.shape()[0], x.shape().drop_front());
+    const Tensor& kernel = g.kernel->value;
+    const Tensor bias = g.bias != nullptr ? g.bias->value : Tensor();
+    Tensor w = kernel, b = bias;
+    if (g.bn >= 0) {
+      const Tensor& gamma = g.gamma->value;
+      const Tensor& beta = g.beta->value;
+      const Tensor& mean = g.mean->value;
+      const Tensor& var = g.var->value;
+      const Signatures from = {signature(kernel), signature(bias), signature(gamma),
+                               signature(beta),   signature(mean), signature(var)};
+      if (from != g.folded_from || !g.w.defined()) {
+        ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,
+                            g.w, g.b);
+        g.folded_from = from;
       }
-      Tensor residual;
-      bool reuse = false;
-      if (g.residual >= 0) {
-        residual = values[g.residual];
-        reuse = uses[g.residual] == 1 && plan.group_at[g.residual] >= 0 && g.residual != xin;
-      }
-      // Remade when the (folded) weights or the input shape changed; weights that change every
-      // call (inference between training steps without batch norm) are prepared every call.
-      const Signatures from = {signature(w), signature(b)};
-      if (!g.prepared.defined() || from != g.prepared_from || x.shape() != g.prepared_input) {
-        g.prepared = ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post);
-        g.prepared_from = from;
-        g.prepared_input = x.shape();
-      }
-      Tensor y = g.prepared(x, residual, reuse);
-      residual = Tensor();
-      values[i] = std::move(y);
-      ++live;
-      peak_live_ = std::max(peak_live_, live);
-      release(xin);
-      if (g.residual >= 0) release(g.residual);
-      if (timing_layers()) {
-        layer_timed(conv, false,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      continue;
+      w = g.w;
+      b = g.b;
     }
-    if (plan.absorbed[i]) continue;
-    std::vector<Tensor> ins;
-    if (s.inputs.empty()) {
-      const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i));
-      ins.push_back(inputs[it - input_steps_.begin()]);
-    } else {
-      for (int p : s.inputs) ins.push_back(values[p]);
+    Tensor residual;
+    bool reuse = false;
+    if (g.residual >= 0) {
+      residual = ins[1];
+      reuse = uses[g.residual] == 1 && plan.group_at[g.residual] >= 0 && g.residual != xin;
     }
-    values[i] = s.layer->forward(ins, Mode::Inference);
-    ins.clear();
-    ++live;
-    peak_live_ = std::max(peak_live_, live);
-    for (int p : s.inputs) release(p);
+    // Remade when the (folded) weights or the input shape changed; weights that change every
+    // call (inference between training steps without batch norm) are prepared every call.
+    const Signatures from = {signature(w), signature(b)};
+    if (!g.prepared.defined() || from != g.prepared_from || x.shape() != g.prepared_input) {
+      g.prepared = ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post);
+      g.prepared_from = from;
+      g.prepared_input = x.shape();
+    }
+    Tensor y = g.prepared(x, residual, reuse);
     if (timing_layers()) {
-      layer_timed(*s.layer, false,
+      layer_timed(conv, false,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-  }
+    return y;
+  };
+  graph_detail::LiveCount count;
+  graph_detail::run_steps(
+      0, static_cast<int>(n), 0, values, uses, inputs_of, run, [](int) {}, count);
+  peak_live_ = count.peak;
   std::vector<Tensor> outs;
   for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
   return outs;

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "graph/conv_bn.h"
+#include "graph/executor.h"
 #include "ops/ops.h"
 #include "train/train_state.h"
 
@@ -272,35 +273,21 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
     }
   }
 
-  int64_t live = 0;
-  peak_live_ = 0;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    Step& s = steps_[i];
-    std::vector<Tensor> ins;
-    if (s.inputs.empty()) {
-      const auto it = std::find(input_steps_.begin(), input_steps_.end(), static_cast<int>(i));
-      ins.push_back(inputs[it - input_steps_.begin()]);
-    } else {
-      for (int p : s.inputs) ins.push_back(values[p]);
-    }
-    values[i] = timed_forward(*s.layer, ins, mode);
-    ++live;
-    peak_live_ = std::max(peak_live_, live);
-    for (int p : s.inputs) {
-      if (--uses[p] == 0) {
-        values[p] = Tensor();
-        --live;
-      }
-    }
-    if (recomputing) {
-      if (ends_at[i] >= 0) {
-        // Drop what the stretch's layers saved; backward replays them from its input.
-        const Stretch& st = stretches_[ends_at[i]];
-        for (int j = st.first + 1; j <= st.last; ++j) steps_[j].layer->clear_saved();
-      }
-      if (starts_at[i] >= 0) stretches_[starts_at[i]].input = values[i];
-    }
-  }
+  graph_detail::LiveCount count;
+  graph_detail::run_steps(
+      0, static_cast<int>(steps_.size()), 0, values, uses, [&](int i) { return &steps_[i].inputs; },
+      [&](int i, std::vector<Tensor>& ins) { return run_step(i, ins, inputs, mode); },
+      [&](int i) {
+        if (!recomputing) return;
+        if (ends_at[i] >= 0) {
+          // Drop what the stretch's layers saved; backward replays them from its input.
+          const Stretch& st = stretches_[ends_at[i]];
+          for (int j = st.first + 1; j <= st.last; ++j) steps_[j].layer->clear_saved();
+        }
+        if (starts_at[i] >= 0) stretches_[starts_at[i]].input = values[i];
+      },
+      count);
+  peak_live_ = count.peak;
   has_forward_ = (mode == Mode::Training);
   std::vector<Tensor> outs;
   for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
@@ -504,6 +491,9 @@ void Model::plan_recompute() {
 }
 
 void Model::replay(Stretch& st) {
+  // Steps (a, b] again from the kept output of step a, in the one forward loop; every step of a
+  // stretch takes its inputs from inside it (plan_recompute), and nothing of it is kept but what
+  // its layers save for backward (the last step's output is dropped too).
   const int a = st.first, b = st.last;
   std::vector<Tensor> local(b - a + 1);
   std::vector<int> uses(b - a + 1, 0);
@@ -511,20 +501,26 @@ void Model::replay(Stretch& st) {
     for (int p : steps_[j].inputs) ++uses[p - a];
   }
   local[0] = std::move(st.input);
-  for (int j = a + 1; j <= b; ++j) {
-    Step& s = steps_[j];
-    std::vector<Tensor> ins;
-    for (int p : s.inputs) ins.push_back(local[p - a]);
-    struct Replaying {  // set for this forward only, also when it throws
-      Layer& layer;
-      explicit Replaying(Layer& l) : layer(l) { layer.set_replaying(true); }
-      ~Replaying() { layer.set_replaying(false); }
-    } replaying(*s.layer);
-    local[j - a] = timed_forward(*s.layer, ins, Mode::Training);
-    for (int p : s.inputs) {
-      if (--uses[p - a] == 0) local[p - a] = Tensor();
-    }
-  }
+  graph_detail::LiveCount count;
+  graph_detail::run_steps(
+      a + 1, b + 1, a, local, uses, [&](int j) { return &steps_[j].inputs; },
+      [&](int j, std::vector<Tensor>& ins) {
+        struct Replaying {  // set for this forward only, also when it throws
+          Layer& layer;
+          explicit Replaying(Layer& l) : layer(l) { layer.set_replaying(true); }
+          ~Replaying() { layer.set_replaying(false); }
+        } replaying(*steps_[j].layer);
+        return timed_forward(*steps_[j].layer, ins, Mode::Training);
+      },
+      [](int) {}, count);
+}
+
+Tensor Model::run_step(int i, const std::vector<Tensor>& ins, const std::vector<Tensor>& inputs,
+                       Mode mode) {
+  Layer& layer = *steps_[i].layer;
+  if (!steps_[i].inputs.empty()) return timed_forward(layer, ins, mode);
+  const auto it = std::find(input_steps_.begin(), input_steps_.end(), i);
+  return timed_forward(layer, {inputs[it - input_steps_.begin()]}, mode);
 }
 
 Tensor Model::backward(const Tensor& output_grad, bool input_grad) {
