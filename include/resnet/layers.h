@@ -207,8 +207,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool replaying_ = false;
 
  private:
-  // The executor's switches (replaying_, softmax_bypass_): set only by Model.
+  // The executor's switches (replaying_, softmax_bypass_): set only by Model and, for the fused
+  // softmax cross-entropy, its Trainer.
   friend class Model;
+  friend class Trainer;
   void set_replaying(bool replaying) { replaying_ = replaying; }
   void set_softmax_bypass(bool bypass) { softmax_bypass_ = bypass; }
   std::string class_name_;

@@ -13,6 +13,8 @@
 
 namespace resnet {
 
+class Trainer;
+
 class Model {
  public:
   // Freezes the graph between `inputs` and `outputs`. Layer order is Keras's (by depth from the
@@ -68,9 +70,9 @@ class Model {
   std::vector<Tensor> backward(const std::vector<Tensor>& output_grads, bool input_grads = false);
   Tensor backward(const Tensor& output_grad, bool input_grad = false);
 
-  // --- Training (src/train/fit.cpp), as Keras. compile() fixes optimizer, loss and metrics;
-  // with a cross-entropy loss and a softmax output layer, the loss is computed from the logits
-  // (fused, numerically stable), as Keras does inside fit.
+  // --- Training, as Keras (thin calls to the Trainer of src/train/trainer.h). compile() fixes
+  // optimizer, loss and metrics; with a cross-entropy loss and a softmax output layer, the loss is
+  // computed from the logits (fused, numerically stable), as Keras does inside fit.
   void compile(CompileOptions o = {});
   bool compiled() const;
   Optimizer& optimizer();
@@ -138,9 +140,6 @@ class Model {
   // release).
   int64_t last_peak_live_tensors() const { return peak_live_; }
 
-  // Training state set by compile() (an implementation detail, defined in src/train).
-  struct TrainState;
-
  private:
   struct Step {
     Layer* layer;
@@ -156,7 +155,13 @@ class Model {
   std::vector<bool> needs_grad_;  // whether a step's output gradient is needed in backward
   bool has_forward_ = false;
   int64_t peak_live_ = 0;
-  std::unique_ptr<TrainState> train_;
+  // What compile() set up: the Trainer (src/train/trainer.h), deleted where it is defined so the
+  // graph code needs no training header.
+  struct TrainerDeleter {
+    void operator()(Trainer* t) const;
+  };
+  std::unique_ptr<Trainer, TrainerDeleter> train_;
+  Trainer& trainer(const char* what) const;  // throws ConfigError when not compiled
   std::vector<std::pair<HookId, LayerHook>> layer_hooks_;
   std::vector<std::pair<HookId, GradReadyHook>> grad_ready_hooks_;
   HookId next_hook_id_ = 1;

@@ -13,7 +13,6 @@
 #include "graph/conv_bn.h"
 #include "graph/executor.h"
 #include "ops/ops.h"
-#include "train/train_state.h"
 
 namespace resnet {
 
@@ -292,6 +291,33 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
   std::vector<Tensor> outs;
   for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
   return outs;
+}
+
+Tensor Model::predict(const Tensor& x, int64_t batch_size) {
+  if (batch_size < 1)
+    throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
+  if (!x.defined() || x.rank() < 1)
+    throw ShapeError(fmt::format("model '{}': predict needs a batch", name_));
+  const int64_t n = x.shape()[0];
+  const Tensor xf = ops::plain(x).to_f32();
+  const int64_t per = n > 0 ? xf.numel() / n : 0;
+  Tensor result;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const int64_t e = std::min(n, b + batch_size);
+    std::vector<int64_t> dims = xf.shape().dims();
+    dims[0] = e - b;
+    Tensor chunk = Tensor::empty(Shape(dims));
+    std::copy_n(xf.f32() + b * per, (e - b) * per, chunk.f32());
+    Tensor y = forward(chunk, Mode::Inference);
+    if (!result.defined()) {
+      std::vector<int64_t> rd = y.shape().dims();
+      rd[0] = n;
+      result = Tensor::empty(Shape(rd));
+    }
+    const int64_t yper = y.numel() / (e - b);
+    std::copy_n(y.f32(), y.numel(), result.f32() + b * yper);
+  }
+  return result;
 }
 
 Tensor Model::forward(const Tensor& input, Mode mode) {

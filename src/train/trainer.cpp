@@ -1,4 +1,7 @@
-// compile / train_step / fit / evaluate / predict: the Keras training loop.
+// The Keras training loop (compile, train_step, fit, evaluate) in Trainer, and Model's training
+// methods as thin calls to it.
+#include "train/trainer.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,7 +17,6 @@
 #include "ops/ops.h"
 #include "resnet/dist.h"
 #include "resnet/model.h"
-#include "train/train_state.h"
 
 namespace resnet {
 
@@ -28,7 +30,7 @@ double seconds_since(Clock::time_point t0) {
 bool is_terminal(std::ostream* out) { return out == &std::cout && ::isatty(::fileno(stdout)); }
 
 // Metric key order as Keras prints it: loss, then metrics, then the validation counterparts.
-std::vector<std::string> key_order(const Model::TrainState& st, bool with_val) {
+std::vector<std::string> key_order(const Trainer& st, bool with_val) {
   std::vector<std::string> keys = {"loss"};
   if (st.accuracy) keys.push_back("accuracy");
   if (st.top_k) keys.push_back("top_k_categorical_accuracy");
@@ -46,51 +48,38 @@ std::vector<int64_t> iota_order(int64_t n) {
 }
 }  // namespace
 
-void Model::compile(CompileOptions o) {
-  auto st = std::make_unique<TrainState>();
-  st->optimizer = o.optimizer ? o.optimizer : make_optimizer("rmsprop");
-  st->loss = loss_from_name(o.loss);
+Trainer::Trainer(const Model& model, CompileOptions o) {
+  optimizer = o.optimizer ? o.optimizer : make_optimizer("rmsprop");
+  loss = loss_from_name(o.loss);
   for (const std::string& m : o.metrics) {
     if (m == "accuracy" || m == "acc" || m == "categorical_accuracy" ||
         m == "sparse_categorical_accuracy") {
-      st->accuracy = true;
+      accuracy = true;
     } else if (m == "top_k_categorical_accuracy" || m == "top5") {
-      st->top_k = true;
+      top_k = true;
     } else {
       throw ConfigError(
           fmt::format("model '{}': unknown metric '{}' (accuracy, "
                       "top_k_categorical_accuracy)",
-                      name_, m));
+                      model.name(), m));
     }
   }
-  if (output_steps_.size() != 1) {
-    throw ConfigError(fmt::format("model '{}': training supports one output, it has {}", name_,
-                                  output_steps_.size()));
+  const std::vector<std::string> outputs = model.output_names();
+  if (outputs.size() != 1) {
+    throw ConfigError(fmt::format("model '{}': training supports one output, it has {}",
+                                  model.name(), outputs.size()));
   }
-  Layer* out = steps_[output_steps_[0]].layer;
-  const bool ce = st->loss == LossKind::CategoricalCrossentropy ||
-                  st->loss == LossKind::SparseCategoricalCrossentropy;
-  if (ce && out->ends_in_softmax()) st->softmax_output = out;
-  st->options = std::move(o);
-  st->options.optimizer = st->optimizer;
-  train_ = std::move(st);
-}
-
-bool Model::compiled() const { return train_ != nullptr; }
-
-Optimizer& Model::optimizer() {
-  if (!train_) throw ConfigError(fmt::format("model '{}' is not compiled", name_));
-  return *train_->optimizer;
-}
-
-const CompileOptions& Model::compile_options() const {
-  if (!train_) throw ConfigError(fmt::format("model '{}' is not compiled", name_));
-  return train_->options;
+  Layer& out = model.layer(outputs[0]);
+  const bool ce =
+      loss == LossKind::CategoricalCrossentropy || loss == LossKind::SparseCategoricalCrossentropy;
+  if (ce && out.ends_in_softmax()) softmax_output = &out;
+  options = std::move(o);
+  options.optimizer = optimizer;
 }
 
 namespace {
 // Loss of a batch from the model's output, through the logits when the output is a softmax.
-LossValue batch_loss(const Model::TrainState& st, const Tensor& output, const Tensor& targets) {
+LossValue batch_loss(const Trainer& st, const Tensor& output, const Tensor& targets) {
   if (st.softmax_output != nullptr) {
     const Tensor logits = ops::plain(st.softmax_output->softmax_logits());
     if (logits.defined()) return compute_loss(st.loss, logits, targets, /*from_logits=*/true);
@@ -98,19 +87,18 @@ LossValue batch_loss(const Model::TrainState& st, const Tensor& output, const Te
   return compute_loss(st.loss, output, targets, false);
 }
 
-void add_metrics(const Model::TrainState& st, const Tensor& output, const Tensor& targets,
-                 Logs& sums) {
+void add_metrics(const Trainer& st, const Tensor& output, const Tensor& targets, Logs& sums) {
   if (st.accuracy) sums["accuracy"] += count_correct(output, targets);
   if (st.top_k) sums["top_k_categorical_accuracy"] += count_top_k(output, targets, 5);
 }
 }  // namespace
 
-double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums) {
-  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before training", name_));
-  TrainState& st = *train_;
-  Tensor out = forward(x, Mode::Training);
+double Trainer::train_step(Model& model, const Tensor& x, const Tensor& targets,
+                           Logs* metric_sums) {
+  Trainer& st = *this;
+  Tensor out = model.forward(x, Mode::Training);
   LossValue lv = batch_loss(st, out, targets);
-  const std::vector<Param*> params = trainable_params();
+  const std::vector<Param*> params = model.trainable_params();
   // Without clipping (which needs every gradient first), each layer's params are updated as soon
   // as backward has finished with the layer, and their gradients released: the gradients of the
   // whole model never exist at once. The update is the same as apply() after backward (a layer's
@@ -118,11 +106,11 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
   // hook, so hooks added before it see every gradient before it changes the weights.
   const bool per_layer = st.optimizer->updates_per_param();
   std::unordered_map<const Param*, size_t> index;
-  HookId updater = 0;
+  Model::HookId updater = 0;
   if (per_layer) {
     st.optimizer->begin_step(params);
     for (size_t i = 0; i < params.size(); ++i) index.emplace(params[i], i);
-    updater = add_grad_ready_hook([&](Layer& layer) {
+    updater = model.add_grad_ready_hook([&](Layer& layer) {
       for (Param& p : layer.params()) {
         auto it = index.find(&p);
         if (it == index.end()) continue;
@@ -133,11 +121,11 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
   }
   auto restore = [&] {
     if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
-    if (per_layer) remove_grad_ready_hook(updater);
+    if (per_layer) model.remove_grad_ready_hook(updater);
   };
   if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
   try {
-    backward(lv.grad);
+    model.backward(lv.grad);
   } catch (...) {
     restore();
     throw;
@@ -153,8 +141,7 @@ double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_su
   return lv.loss;
 }
 
-Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
-  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before evaluate", name_));
+Logs Trainer::evaluate(Model& model, const Dataset& data, const EvaluateOptions& o) {
   data.validate();
   if (o.batch_size < 1)
     throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
@@ -168,10 +155,10 @@ Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
   int64_t seen = 0, step = 0;
   Batch b;
   while (loader.next(b)) {
-    Tensor y = forward(b.x, Mode::Inference);
+    Tensor y = model.forward(b.x, Mode::Inference);
     const int64_t n = b.x.shape()[0];
-    loss_sum += batch_loss(*train_, y, b.y).loss * n;
-    add_metrics(*train_, y, b.y, sums);
+    loss_sum += batch_loss(*this, y, b.y).loss * n;
+    add_metrics(*this, y, b.y, sums);
     seen += n;
     ++step;
   }
@@ -179,42 +166,14 @@ Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
   logs["loss"] = loss_sum / std::max<int64_t>(seen, 1);
   for (const auto& [k, v] : sums) logs[k] = v / std::max<int64_t>(seen, 1);
   if (o.verbose > 0) {
-    *out << progress_line(steps, steps, seconds_since(t0), logs, key_order(*train_, false), false)
+    *out << progress_line(steps, steps, seconds_since(t0), logs, key_order(*this, false), false)
          << "\n";
     out->flush();
   }
   return logs;
 }
 
-Tensor Model::predict(const Tensor& x, int64_t batch_size) {
-  if (batch_size < 1)
-    throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
-  if (!x.defined() || x.rank() < 1)
-    throw ShapeError(fmt::format("model '{}': predict needs a batch", name_));
-  const int64_t n = x.shape()[0];
-  const Tensor xf = ops::plain(x).to_f32();
-  const int64_t per = n > 0 ? xf.numel() / n : 0;
-  Tensor result;
-  for (int64_t b = 0; b < n; b += batch_size) {
-    const int64_t e = std::min(n, b + batch_size);
-    std::vector<int64_t> dims = xf.shape().dims();
-    dims[0] = e - b;
-    Tensor chunk = Tensor::empty(Shape(dims));
-    std::copy_n(xf.f32() + b * per, (e - b) * per, chunk.f32());
-    Tensor y = forward(chunk, Mode::Inference);
-    if (!result.defined()) {
-      std::vector<int64_t> rd = y.shape().dims();
-      rd[0] = n;
-      result = Tensor::empty(Shape(rd));
-    }
-    const int64_t yper = y.numel() / (e - b);
-    std::copy_n(y.f32(), y.numel(), result.f32() + b * yper);
-  }
-  return result;
-}
-
-History Model::fit(const Dataset& train, const FitOptions& o) {
-  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before fit", name_));
+History Trainer::fit(Model& model, const Dataset& train, const FitOptions& o) {
   if (o.batch_size < 1)
     throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
   if (o.validation_split < 0 || o.validation_split >= 1) {
@@ -222,7 +181,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
         fmt::format("validation_split must be in [0, 1), got {}", o.validation_split));
   }
   train.validate();
-  TrainState& st = *train_;
+  Trainer& st = *this;
   // Data-parallel fit (docs/distributed.md): rank 0 prints and writes, the others stay quiet.
   std::unique_ptr<dist::detail::DataParallel> dp;
   if (dist::active()) {
@@ -232,7 +191,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
                       "ranks {}; every rank needs at least one sample per batch",
                       o.batch_size, dist::size()));
     }
-    dp = std::make_unique<dist::detail::DataParallel>(*this, o.sync_bn);
+    dp = std::make_unique<dist::detail::DataParallel>(model, o.sync_bn);
     dp->broadcast_parameters();
   }
   std::ostream quiet(nullptr);
@@ -264,7 +223,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     const int64_t n = train_part.size();
     steps_per_epoch = n / o.batch_size + (n % o.batch_size >= dist::size() ? 1 : 0);
   }
-  TrainContext ctx{.model = this,
+  TrainContext ctx{.model = &model,
                    .optimizer = st.optimizer.get(),
                    .epochs = o.epochs,
                    .steps_per_epoch = steps_per_epoch,
@@ -277,7 +236,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
   std::vector<Param*> dp_params;
   std::unordered_map<const Param*, size_t> dp_index;
   auto dp_step = [&](const Batch& b, int64_t global_n, Logs& sums, int64_t& n) {
-    Tensor output = forward(b.x, Mode::Training);
+    Tensor output = model.forward(b.x, Mode::Training);
     LossValue lv = batch_loss(st, output, b.y);
     const double scale = dp->grad_scale(global_n);
     if (scale != 1.0) {
@@ -288,7 +247,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(true);
     dp->reducer().begin_step();
     try {
-      backward(lv.grad);
+      model.backward(lv.grad);
     } catch (...) {
       if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
       throw;
@@ -296,7 +255,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     if (st.softmax_output != nullptr) st.softmax_output->set_softmax_bypass(false);
     // Without clipping, each parameter is updated as soon as its averaged gradient is in place
     // (the same update as apply() afterwards), and its gradient released.
-    if (dp_params.empty()) dp_params = trainable_params();
+    if (dp_params.empty()) dp_params = model.trainable_params();
     if (st.optimizer->updates_per_param()) {
       if (dp_index.empty()) {
         for (size_t i = 0; i < dp_params.size(); ++i) dp_index.emplace(dp_params[i], i);
@@ -357,7 +316,7 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     while (loader.next(b)) {
       int64_t n = b.x.shape()[0];
       const double loss =
-          dp ? dp_step(b, global_sizes.at(step), sums, n) : train_step(b.x, b.y, &sums);
+          dp ? dp_step(b, global_sizes.at(step), sums, n) : train_step(model, b.x, b.y, &sums);
       loss_sum += loss * n;
       seen += n;
       ++step;
@@ -378,12 +337,12 @@ History Model::fit(const Dataset& train, const FitOptions& o) {
     if (dp) dp->average_buffers();  // per-rank BN moving statistics -> one model on every rank
     if (o.update_bn && !ctx.stop_training) {
       update_bn(
-          *this, train_part,
+          model, train_part,
           {.batch_size = o.batch_size, .preprocess = o.preprocess, .data_workers = o.data_workers});
     }
     if (val != nullptr && !ctx.stop_training) {
-      Logs v =
-          evaluate(*val, {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
+      Logs v = evaluate(model, *val,
+                        {.batch_size = o.batch_size, .verbose = 0, .preprocess = o.preprocess});
       for (const auto& [k, x] : v) logs["val_" + k] = x;
     }
     if (verbose == 1) {
@@ -456,6 +415,40 @@ Dataset arrays_to_dataset(const Tensor& x, const Tensor& y, int64_t classes) {
   return d;
 }
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Model's Keras training methods: thin calls to its Trainer.
+
+void Model::TrainerDeleter::operator()(Trainer* t) const { delete t; }
+
+void Model::compile(CompileOptions o) {
+  train_ = std::unique_ptr<Trainer, TrainerDeleter>(new Trainer(*this, std::move(o)));
+}
+
+bool Model::compiled() const { return train_ != nullptr; }
+
+Trainer& Model::trainer(const char* what) const {
+  if (!train_) throw ConfigError(fmt::format("model '{}': call compile() before {}", name_, what));
+  return *train_;
+}
+
+Optimizer& Model::optimizer() { return *trainer("optimizer()").optimizer; }
+
+const CompileOptions& Model::compile_options() const {
+  return trainer("compile_options()").options;
+}
+
+double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums) {
+  return trainer("training").train_step(*this, x, targets, metric_sums);
+}
+
+Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
+  return trainer("evaluate").evaluate(*this, data, o);
+}
+
+History Model::fit(const Dataset& train, const FitOptions& o) {
+  return trainer("fit").fit(*this, train, o);
+}
 
 History Model::fit(const Tensor& x, const Tensor& y, FitOptions o) {
   o.preprocess.mode = Preprocess::Mode::None;
