@@ -310,12 +310,39 @@ File::DatasetInfo File::dataset_info(const std::string& path) const {
 }
 
 Tensor File::read_f32(const std::string& path) const {
+  {
+    Dataset d(H5Dopen2(id_, norm(path).c_str(), H5P_DEFAULT));
+    if (!d.valid()) fail(path, "cannot open the dataset (missing, not a dataset, or corrupt)");
+    Type type(H5Dget_type(d.get()));
+    if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT) {
+      fail(path, "not a floating-point dataset");
+    }
+  }
+  Tensor t = read_array(path, DType::F32);
+  for (float v : t.span<float>()) {
+    if (!std::isfinite(v)) fail(path, "holds NaN or infinite values");
+  }
+  return t;
+}
+
+Tensor File::read_array(const std::string& path, DType as) const {
+  hid_t mem_type = H5T_NATIVE_FLOAT;
+  size_t mem_elem = 4;
+  if (as == DType::U8) {
+    mem_type = H5T_NATIVE_UINT8;
+    mem_elem = 1;
+  } else if (as == DType::I64) {
+    mem_type = H5T_NATIVE_INT64;
+    mem_elem = 8;
+  } else if (as != DType::F32) {
+    fail(path, fmt::format("cannot read a dataset as {}", resnet::dtype_name(as)));
+  }
   Dataset d(H5Dopen2(id_, norm(path).c_str(), H5P_DEFAULT));
   if (!d.valid()) fail(path, "cannot open the dataset (missing, not a dataset, or corrupt)");
   Type type(H5Dget_type(d.get()));
-  if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT) {
-    fail(path, "not a floating-point dataset");
-  }
+  if (!type.valid()) fail(path, "cannot read the dataset's type");
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER) fail(path, "not a numeric dataset");
   Space space(H5Dget_space(d.get()));
   const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
   if (rank < 0 || rank > 8) fail(path, "cannot read its dataspace");
@@ -337,7 +364,7 @@ Tensor File::read_f32(const std::string& path) const {
   std::error_code size_ec;
   const auto file_bytes = std::filesystem::file_size(path_, size_ec);
   // Chunked or compressed data: at most 1100 times the file size (zlib's best ratio is ~1032).
-  if (!size_ec && count * 4 > static_cast<uint64_t>(file_bytes) * 1100) {
+  if (!size_ec && count * mem_elem > static_cast<uint64_t>(file_bytes) * 1100) {
     fail(path, fmt::format("dataset shape {} claims far more data than the file holds",
                            Shape(dims).str()));
   }
@@ -355,14 +382,56 @@ Tensor File::read_f32(const std::string& path) const {
       fail(path, "the dataset extends past the end of the file (truncated)");
     }
   }
-  Tensor t(Shape(dims), DType::F32);
-  if (count > 0 && H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.f32()) < 0) {
+  Tensor t(Shape(dims), as);
+  if (count > 0 && H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0) {
     fail(path, "cannot read the data (truncated or corrupt file)");
   }
-  for (float v : t.span<float>()) {
-    if (!std::isfinite(v)) fail(path, "holds NaN or infinite values");
-  }
   return t;
+}
+
+std::vector<std::string> File::read_string_dataset(const std::string& path) const {
+  Dataset d(H5Dopen2(id_, norm(path).c_str(), H5P_DEFAULT));
+  if (!d.valid()) fail(path, "cannot open the dataset (missing, not a dataset, or corrupt)");
+  Type type(H5Dget_type(d.get()));
+  Space space(H5Dget_space(d.get()));
+  if (!type.valid() || !space.valid() || H5Tget_class(type.get()) != H5T_STRING) {
+    fail(path, "not a string dataset");
+  }
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || n > 1000000) fail(path, "absurd number of strings");
+  const size_t count = static_cast<size_t>(n);
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    // After a pre-flight, the child's copy (HDF5's read of a corrupt global heap can overflow).
+    if (strings_) {
+      const std::vector<std::string>* v = strings_->dataset(path);
+      if (!v || v->size() != count) fail(path, "read failed (corrupt file)");
+      return *v;
+    }
+    Type mem(H5Tcopy(H5T_C_S1));
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    std::vector<char*> ptrs(count, nullptr);
+    if (count > 0 && H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+      fail(path, "read failed (truncated or corrupt file)");
+    }
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    if (count > 0) H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    return out;
+  }
+  const size_t len = H5Tget_size(type.get());
+  if (len == 0 || len > 65536) fail(path, fmt::format("unsupported string length {}", len));
+  Type mem(H5Tcopy(H5T_C_S1));
+  H5Tset_size(mem.get(), len);
+  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+  std::vector<char> buf(count * len);
+  if (count > 0 && H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
+    fail(path, "read failed (truncated or corrupt file)");
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const char* p = buf.data() + i * len;
+    out.emplace_back(p, strnlen(p, len));
+  }
+  return out;
 }
 
 int64_t File::read_i64(const std::string& path) const {

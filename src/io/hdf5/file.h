@@ -62,6 +62,13 @@ class File {
   // A floating-point dataset as float32; refuses sizes the file cannot hold and NaN/infinite
   // values.
   Tensor read_f32(const std::string& path) const;
+  // A numeric dataset converted by HDF5 to `as` (U8, I64 or F32), of the dataset's shape; refuses
+  // sizes the file cannot hold (a truncated file is found before the read allocates). Values
+  // are not checked.
+  Tensor read_array(const std::string& path, DType as) const;
+  // A 1-D string dataset, variable-length (after a pre-flight, the child's copy) or fixed-length
+  // (NUL-padded).
+  std::vector<std::string> read_string_dataset(const std::string& path) const;
   // An integer scalar (or one-element) dataset.
   int64_t read_i64(const std::string& path) const;
 
