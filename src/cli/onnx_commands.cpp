@@ -6,7 +6,9 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
+#include "core/atomic_file.h"
 #include "resnet/error.h"
+#include "resnet/io.h"
 #include "resnet/models.h"
 #include "resnet/onnx.h"
 
@@ -44,6 +46,10 @@ void add_onnx_commands(CLI::App& app) {
           "export: this resnet was built without ONNX support (install "
           "libonnx-dev and libprotobuf-dev, then rebuild)");
     }
+    if (file_format(o->out) != FileFormat::Onnx) {
+      throw ConfigError(fmt::format("export: -o {} must end in .onnx", o->out));
+    }
+    check_writable(o->out, "-o");
     reset_name_counters();
     Model m = o->file.empty() ? build_model(o->model, parse_shape(o->input_shape), o->classes)
                               : load_saved(o->file, "").model;

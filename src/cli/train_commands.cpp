@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/model_loading.h"
 #include "cli/training_command.h"
+#include "core/atomic_file.h"
 #include "ops/ops.h"
 #include "resnet/data.h"
 #include "resnet/dist.h"
@@ -189,6 +190,11 @@ void run_train(const TrainOptions& o) {
     // Refused before training: an ONNX file cannot carry the optimizer state to resume from.
     throw ConfigError(fmt::format(
         "--out {}: train saves .h5 or .rnw files; export to ONNX with `resnet export`", o.out));
+  }
+  // Where the results go must be writable before any data is read or any step is run.
+  if (chief && !o.out.empty()) check_writable(o.out, "--out");
+  if (chief && !o.history.empty()) {
+    for (const char* ext : {".csv", ".png", ".svg"}) check_writable(o.history + ext, "--history");
   }
   Shape requested = parse_shape(o.input_shape);
   Dataset train = limit(load_data(o.data, false, requested), o.data.limit);

@@ -31,6 +31,28 @@ void commit_temp_file(const std::string& tmp, const std::string& path) {
   }
 }
 
+void check_writable(const std::string& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw IoError(fmt::format("{} {}: is a folder, not a file", what, path));
+  }
+  const fs::path parent = fs::path(path).parent_path();
+  const fs::path folder = parent.empty() ? fs::path(".") : parent;
+  if (!fs::is_directory(folder, ec)) {
+    throw IoError(
+        fmt::format("{} {}: the folder '{}' does not exist", what, path, folder.string()));
+  }
+  const std::string probe = temp_path_for(path);
+  FILE* f = std::fopen(probe.c_str(), "wb");
+  if (f == nullptr) {
+    throw IoError(fmt::format("{} {}: cannot write in '{}': {}", what, path, folder.string(),
+                              std::strerror(errno)));
+  }
+  std::fclose(f);
+  std::remove(probe.c_str());
+}
+
 void write_file_atomic(const std::string& path, const std::string& data) {
   const std::string tmp = temp_path_for(path);
   FILE* f = std::fopen(tmp.c_str(), "wb");

@@ -9,5 +9,9 @@ namespace resnet {
 std::string temp_path_for(const std::string& path);
 // Flushes `tmp` to disk and renames it over `path`; removes `tmp` and throws IoError on failure.
 void commit_temp_file(const std::string& tmp, const std::string& path);
+// Checks, before any work, that an atomic write of `path` can happen: `path` is not a folder, its
+// folder exists, and a temporary file can be created there (it is removed again). Throws IoError
+// naming `what` (a flag such as "--out") and the path, with the system's reason.
+void check_writable(const std::string& path, const std::string& what);
 
 }  // namespace resnet

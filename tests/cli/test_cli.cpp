@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "support/process.h"
@@ -59,6 +60,38 @@ TEST(Cli, TrainRefusesAnOnnxOutputBeforeReadingTheData) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("--out model.onnx"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("/nonexistent/data.h5"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TrainRefusesAnUnwritableOutputBeforeReadingTheData) {
+  resnet::testing::TempDir dir;
+  // The data file does not exist: the output errors must come first (exit 1: a failure of the
+  // work's destination, named with the flag).
+  const std::string data = " --data /nonexistent/data.h5";
+  CliRun missing = run("train --model resnet20" + data + " --out " + dir.file("no/such/m.h5"),
+                       false, /*stderr_only=*/true);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("--out"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.out.find("does not exist"), std::string::npos) << missing.out;
+  EXPECT_EQ(missing.out.find("/nonexistent/data.h5"), std::string::npos) << missing.out;
+  CliRun folder = run("train --model resnet20" + data + " --out " + dir.file(""), false, true);
+  EXPECT_EQ(folder.code, 1);
+  EXPECT_NE(folder.out.find("is a folder"), std::string::npos) << folder.out;
+  CliRun history =
+      run("train --model resnet20" + data + " --history " + dir.file("no/h"), false, true);
+  EXPECT_EQ(history.code, 1);
+  EXPECT_NE(history.out.find("--history"), std::string::npos) << history.out;
+  // Nothing is left behind by the checks.
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.file(""))) ++files;
+  EXPECT_EQ(files, 0u);
+}
+
+TEST(Cli, ExportRefusesAnOutputThatIsNotOnnx) {
+  resnet::testing::TempDir dir;
+  CliRun r = run("export --model resnet20 -o " + dir.file("model.h5"), false, true);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("must end in .onnx"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("model.h5")));
 }
 
 TEST(Cli, AMalformedRuntimeVariableIsAUsageError) {
