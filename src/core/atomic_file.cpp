@@ -1,6 +1,7 @@
 #include "core/atomic_file.h"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,7 +14,33 @@
 
 namespace resnet {
 
+namespace {
+// Removes `path`.tmp-PID files whose process is gone (kill(PID, 0) says no such process).
+void remove_stale_temp_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const std::string prefix = p.filename().string() + ".tmp-";
+  const fs::path folder = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec);
+  if (ec) return;  // the write itself reports an unusable folder
+  for (const fs::directory_entry& e : it) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(digits);
+    if (pid <= 0 || pid == static_cast<long>(::getpid())) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+      std::error_code rm;
+      fs::remove(e.path(), rm);
+    }
+  }
+}
+}  // namespace
+
 std::string temp_path_for(const std::string& path) {
+  remove_stale_temp_files(path);
   return fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
 }
 

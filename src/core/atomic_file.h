@@ -5,7 +5,9 @@
 
 namespace resnet {
 
-// A temporary name in the same folder as `path` (so the final rename stays on one filesystem).
+// A temporary name in the same folder as `path` (so the final rename stays on one filesystem):
+// `path` + ".tmp-" + this process's id. Temporary files of `path` left by processes that no
+// longer run (a killed save) are removed first.
 std::string temp_path_for(const std::string& path);
 // Flushes `tmp` to disk and renames it over `path`; removes `tmp` and throws IoError on failure.
 void commit_temp_file(const std::string& tmp, const std::string& path);
