@@ -31,7 +31,7 @@ void add_onnx_commands(CLI::App& app) {
   cmd->add_option("--input-shape", o->input_shape, "with --model: input shape H,W,C");
   cmd->add_option("--classes", o->classes, "with --model: number of classes")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("-o,--output", o->out, "the .onnx file to write")->required();
+  cmd->add_option("-o,--output", o->out, "the .onnx file to write (must end in .onnx)")->required();
   cmd->add_flag("--fold-bn", o->fold_bn,
                 "fold each BatchNormalization that follows a convolution into its weights");
   cmd->callback([o] {

@@ -350,7 +350,9 @@ CLI::App* add_training_command(CLI::App& app, const std::string& name,
     cmd->add_option("--seed", o->seed, "random seed");
     cmd->add_option("--threads", o->threads, "compute threads (default: all cores)");
     cmd->add_option("--workers", o->workers, "data loading threads");
-    cmd->add_option("--out", o->out, "save the trained model to this file");
+    cmd->add_option("--out", o->out,
+                    "save the trained model to this file (.h5 or .rnw; checked writable before "
+                    "training starts)");
     cmd->add_option("--history", o->history, "write PREFIX.csv, PREFIX.png and PREFIX.svg");
     cmd->add_option("--resume", o->resume, "continue from a file saved by --out");
     cmd->add_option("--verbose", o->verbose, "0 silent, 1 progress bar, 2 one line per epoch");

@@ -143,6 +143,10 @@ double Trainer::train_step(Model& model, const Tensor& x, const Tensor& targets,
 
 Logs Trainer::evaluate(Model& model, const Dataset& data, const EvaluateOptions& o) {
   data.validate();
+  // A loss of 0 over nothing would read as a perfect model.
+  if (data.size() == 0) {
+    throw IoError(fmt::format("evaluate: '{}' holds no samples", data.source));
+  }
   if (o.batch_size < 1)
     throw ConfigError(fmt::format("batch size must be positive, got {}", o.batch_size));
   std::ostream* out = o.out ? o.out : &std::cout;
@@ -210,6 +214,10 @@ History Trainer::fit(Model& model, const Dataset& train, const FitOptions& o) {
   }
   if (train_part.size() == 0) throw ConfigError("fit: no training samples");
   if (val != nullptr) val->validate();
+  if (val != nullptr && val->size() == 0) {
+    throw IoError(fmt::format("fit: the validation data '{}' holds no samples{}", val->source,
+                              o.validation_split > 0 ? " (validation_split too small)" : ""));
+  }
 
   // Each rank loads batches of its shard size (the first batch_size % ranks ranks take one more).
   int64_t local_batch = o.batch_size;

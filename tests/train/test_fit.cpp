@@ -50,6 +50,20 @@ class CountBatches : public Callback {
   int64_t batches = 0;
 };
 
+TEST(Fit, EvaluatingNoSamplesIsAnErrorNotALossOfZero) {
+  Model m = small_net(3);
+  m.compile({.optimizer = make_optimizer("sgd"), .loss = "sparse_categorical_crossentropy"});
+  Dataset empty = synthetic(0, 3, 1);
+  empty.source = "empty.h5";
+  try {
+    m.evaluate(empty, {.verbose = 0});
+    FAIL() << "evaluate of 0 samples returned";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.h5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no samples"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Fit, LastPartialBatchIsUsed) {
   Model m = small_net(1);
   m.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
