@@ -204,6 +204,11 @@ void run_train(const TrainOptions& o) {
     throw ConfigError(fmt::format("--input-shape {} does not match the data's images {}",
                                   input.str(), sample.str()));
   }
+  if (o.classes > 0 && o.classes < train.num_classes) {
+    // The data contradicts the flag: labels the model could not output (exit 1, before training).
+    throw IoError(fmt::format("--classes {}: the training data '{}' has {} classes", o.classes,
+                              train.source, train.num_classes));
+  }
   const int64_t classes = o.classes > 0 ? o.classes : train.num_classes;
 
   set_global_seed(o.seed);
@@ -309,7 +314,9 @@ CLI::App* add_training_command(CLI::App& app, const std::string& name,
     cmd = app.add_subcommand(name, description);
     cmd->add_option("--model", o->model, "zoo model name (see `resnet models`)");
     cmd->add_option("--input-shape", o->input_shape, "input shape H,W,C (default: the data's)");
-    cmd->add_option("--classes", o->classes, "classes (default: from the data)");
+    cmd->add_option("--classes", o->classes,
+                    "classes, at least the data's (default: from the data)")
+        ->check(CLI::Range(int64_t{2}, int64_t{1000000}));
     cmd->add_option("--data", o->data.file, "SIGNS-style HDF5 training file");
     cmd->add_option("--val", o->val_file, "SIGNS-style HDF5 validation file");
     cmd->add_option("--dataset", o->data.dataset, "named dataset: fashion-mnist, mnist, cifar10");

@@ -172,6 +172,23 @@ TEST(Cli, SummaryOfARealKerasFile) {
 
 namespace {
 
+TEST(Cli, TrainClassesAtLeastTwoAndAtLeastTheData) {
+  CliRun one = run("train --model resnet20 --data /nonexistent/data.h5 --classes 1", false, true);
+  EXPECT_EQ(one.code, 2);
+  EXPECT_NE(one.out.find("--classes"), std::string::npos) << one.out;
+  if (FILE* f = std::fopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb")) {
+    std::fclose(f);
+  } else {
+    GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  }
+  // Fewer classes than the data's 10 labels: refused before the first epoch (exit 1).
+  CliRun few = run("train --dataset fashion-mnist --model resnet20 --limit 64 --classes 3");
+  EXPECT_EQ(few.code, 1) << few.out;
+  EXPECT_NE(few.out.find("--classes 3: the training data"), std::string::npos) << few.out;
+  EXPECT_NE(few.out.find("has 10 classes"), std::string::npos) << few.out;
+  EXPECT_EQ(few.out.find("Epoch 1"), std::string::npos) << few.out;
+}
+
 TEST(Cli, TrainSaveEvaluatePredictRoundTrip) {
   if (FILE* f = std::fopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb")) {
     std::fclose(f);
