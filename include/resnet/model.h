@@ -182,6 +182,11 @@ class Model {
     Tensor input;  // the output of step `first`, kept from forward to backward
   };
   void plan_recompute();  // fills stretches_ (empty before)
+  // The Conv2D -> BatchNormalization pairs (graph/conv_bn.h) as (conv, bn) step indices, found on
+  // first use: the graph is static, and the recompute planner runs every training forward.
+  const std::vector<std::pair<int, int>>& conv_bn_steps();
+  std::vector<std::pair<int, int>> conv_bn_steps_;
+  bool conv_bn_found_ = false;
   void replay(Stretch& st);
   // layer.forward, timed for the layer hook when one is set.
   Tensor timed_forward(Layer& layer, const std::vector<Tensor>& inputs, Mode mode);

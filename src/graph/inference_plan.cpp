@@ -101,7 +101,7 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       return plan->absorbed[c] ? -1 : c;
     };
     std::vector<int> bn_of(n, -1);  // the batch norm of a convolution (graph/conv_bn.h)
-    for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(*this)) bn_of[p.conv] = p.bn;
+    for (const auto& [conv, bn] : conv_bn_steps()) bn_of[conv] = bn;
     for (size_t i = 0; i < n; ++i) {
       auto* conv = dynamic_cast<layers::Conv2D*>(steps_[i].layer);
       if (conv == nullptr || plan->absorbed[i]) continue;

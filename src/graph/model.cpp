@@ -485,11 +485,10 @@ void Model::plan_recompute() {
     // 1x1 convolution -> batch norm pairs (graph/conv_bn.h) that run back to back right after
     // the convolution's input, whose batch norm output is not a model output: the stretch is
     // (input, conv, bn].
-    for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(*this)) {
-      const int j = p.bn;
-      const Step& conv = steps_[p.conv];
+    for (const auto& [conv_step, j] : conv_bn_steps()) {
+      const Step& conv = steps_[conv_step];
       const Shape& k = conv.layer->param("kernel").value.shape();
-      const bool pair = p.conv == j - 1 && j >= 2 && k[0] == 1 && k[1] == 1 && last_use[j] < n &&
+      const bool pair = conv_step == j - 1 && j >= 2 && k[0] == 1 && k[1] == 1 && last_use[j] < n &&
                         conv.inputs.size() == 1 && conv.inputs[0] == j - 2 &&
                         conv.layer->replayable() && steps_[j].layer->replayable();
       const bool free = stretches_.empty() || stretches_.back().last < j - 2;
@@ -514,6 +513,16 @@ void Model::plan_recompute() {
     }
     prefix = std::max(prefix, last_use[i]);
   }
+}
+
+const std::vector<std::pair<int, int>>& Model::conv_bn_steps() {
+  if (!conv_bn_found_) {
+    for (const graph_detail::ConvBn& p : graph_detail::conv_bn_pairs(*this)) {
+      conv_bn_steps_.emplace_back(p.conv, p.bn);
+    }
+    conv_bn_found_ = true;
+  }
+  return conv_bn_steps_;
 }
 
 void Model::replay(Stretch& st) {
