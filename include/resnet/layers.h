@@ -152,6 +152,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   virtual Shape infer(const std::vector<Shape>& inputs) const = 0;
   virtual void build(const std::vector<Shape>& inputs) { (void)inputs; }
+  // An Inference-mode forward must leave the layer unchanged: it runs on several threads at once
+  // when they predict with one model (docs/concurrency.md). A Training-mode forward keeps what
+  // backward needs.
   virtual Tensor forward(const std::vector<Tensor>& inputs, Mode mode) = 0;
   virtual std::vector<Tensor> backward(const Tensor& dy, const std::vector<bool>& need_dx) = 0;
   // Drops what forward kept for backward.
@@ -179,6 +182,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // logits in backward.
   virtual bool ends_in_softmax() const { return false; }
   virtual Tensor softmax_logits() const { return {}; }
+  // An Inference-mode forward that also returns the pre-softmax logits in `logits` (evaluate's
+  // loss), keeping neither; the default returns no logits.
+  virtual Tensor forward_with_logits(const std::vector<Tensor>& inputs, Tensor& logits) {
+    logits = Tensor();
+    return forward(inputs, Mode::Inference);
+  }
 
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }

@@ -14,6 +14,9 @@
 namespace resnet {
 
 class Trainer;
+namespace graph_detail {
+class ModelUse;
+}
 
 class Model {
  public:
@@ -85,7 +88,8 @@ class Model {
   // Loss and metrics over `data` ({"loss": ..., "accuracy": ...}).
   Logs evaluate(const Dataset& data, const EvaluateOptions& o = {});
   Logs evaluate(const Tensor& x, const Tensor& y, EvaluateOptions o = {});
-  // Outputs for float32 inputs (N, ...) in inference mode, in batches.
+  // Outputs for float32 inputs (N, ...) in inference mode, in batches. May run on many threads at
+  // once on one model, each call getting exactly what a single caller gets (docs/concurrency.md).
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
   // One optimizer step on a batch: forward (Training), loss, backward, update. Returns the
   // batch loss and fills `metrics` with per-batch metric sums (for fit and for tests).
@@ -114,7 +118,7 @@ class Model {
   // batch norm folded into its weights (refolded whenever one of the weights changed) and the add
   // and ReLU as post-ops; other layers run as usual. On by default; off runs every layer on its
   // own (the reference the plan is tested against).
-  void set_inference_fusion(bool on) { fuse_inference_ = on; }
+  void set_inference_fusion(bool on);
   bool inference_fusion() const { return fuse_inference_; }
 
   // Recomputation (activation checkpointing). Gradients and updates are the same in every mode
@@ -138,7 +142,14 @@ class Model {
 
   // Peak number of live activation tensors kept by the last forward/backward (for tests of buffer
   // release).
-  int64_t last_peak_live_tensors() const { return peak_live_; }
+  int64_t last_peak_live_tensors() const;
+
+  // Intra-op threads (as ONNX Runtime's intra_op_num_threads): every call on this model runs its
+  // kernels on `n` threads (n >= 1), whatever the calling thread's own count; 0 (the default)
+  // uses the calling thread's count (ops::set_num_threads, OMP_NUM_THREADS, else every core).
+  // With N threads predicting at once, cores / N each keeps the cores from being oversubscribed.
+  void set_intra_op_threads(int n);
+  int intra_op_threads() const;
 
  private:
   struct Step {
@@ -153,8 +164,18 @@ class Model {
   std::vector<int> input_steps_;
   std::vector<int> output_steps_;
   std::vector<bool> needs_grad_;  // whether a step's output gradient is needed in backward
-  bool has_forward_ = false;
-  int64_t peak_live_ = 0;
+  bool has_forward_ = false;      // a Training-mode forward awaits its backward
+  // Who is using the model right now, the intra-op thread count, the last peak of live tensors
+  // (src/graph/usage.h).
+  struct Concurrency;
+  std::unique_ptr<Concurrency> concurrency_;
+  friend class graph_detail::ModelUse;
+  friend class Trainer;
+  // Inference-mode forward, safe on many threads at once. When `logits_of` (a layer that
+  // ends_in_softmax) is given, `logits` receives its pre-softmax values (evaluate's loss).
+  std::vector<Tensor> infer(const std::vector<Tensor>& inputs, const Layer* logits_of = nullptr,
+                            Tensor* logits = nullptr);
+  void check_inputs(const std::vector<Tensor>& inputs) const;
   // What compile() set up: the Trainer (src/train/trainer.h), deleted where it is defined so the
   // graph code needs no training header.
   struct TrainerDeleter {
@@ -169,7 +190,9 @@ class Model {
   void layer_timed(const Layer& layer, bool backward, double seconds);
   void grad_ready(Layer& layer);
   struct InferencePlan;
-  std::vector<Tensor> forward_fused(const std::vector<Tensor>& inputs);
+  std::vector<Tensor> forward_fused(const std::vector<Tensor>& inputs, const Layer* logits_of,
+                                    Tensor* logits);
+  InferencePlan& plan();  // built on first use, under concurrency_'s lock
   std::shared_ptr<InferencePlan> plan_;
   // Drops the plan's folded and reordered weights (training changes them; the next inference
   // forward makes them again), so they do not add to the memory of training between evaluations.
@@ -193,7 +216,7 @@ class Model {
   // Step i's forward on the values of its inputs (`ins`; an input step takes its tensor from the
   // model's `inputs`).
   Tensor run_step(int i, const std::vector<Tensor>& ins, const std::vector<Tensor>& inputs,
-                  Mode mode);
+                  Mode mode, const Layer* logits_of = nullptr, Tensor* logits = nullptr);
   Recompute recompute_ = Recompute::Pointwise;
   std::vector<Stretch> stretches_;
 };

@@ -12,6 +12,12 @@
 // residual's buffer is reused for the output when the group is its last consumer and it is the
 // output of another group (a fresh buffer nobody else holds). Every other layer runs as in
 // Model::forward.
+//
+// Many threads may run the plan at once (docs/concurrency.md): it is built once (std::call_once),
+// a call keeps its activations in locals, and the per-group caches (folded weights, prepared
+// convolutions) are looked up and filled under the plan's lock, then run outside it. Refolding
+// makes fresh tensors rather than overwriting, so a convolution another thread still runs keeps
+// the weights it was prepared with.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,6 +26,7 @@
 
 #include "graph/conv_bn.h"
 #include "graph/executor.h"
+#include "graph/usage.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -43,11 +50,18 @@ struct Model::InferencePlan {
     Param *gamma = nullptr, *beta = nullptr, *mean = nullptr, *var = nullptr;
     Tensor w, b;             // folded kernel and bias (with bn)
     Signatures folded_from;  // (storage id, version) of the sources
-    // The convolution resolved for the weights and input shape of the last call.
-    ops::PreparedConv prepared;
-    Signatures prepared_from;  // the weights it holds
-    Shape prepared_input;
+    // The convolution resolved per input shape and intra-op thread count (callers of several
+    // batch sizes or thread counts each keep theirs), for the current weights.
+    struct Prepared {
+      Shape input;
+      int threads = 0;
+      Signatures from;  // the (folded) weights it holds
+      ops::PreparedConv conv;
+    };
+    std::vector<Prepared> prepared;
   };
+  static constexpr size_t kMaxPrepared = 8;  // per group; the oldest goes first
+  std::mutex mu;                             // guards the groups' caches
   std::vector<Group> groups;
   std::vector<int> group_at;   // step -> index of the group that runs there (its last layer)
   std::vector<bool> absorbed;  // step runs inside a group
@@ -72,18 +86,18 @@ std::pair<uint64_t, uint64_t> signature(const Tensor& t) {
 
 void Model::release_plan_weights() {
   if (!plan_) return;
+  std::lock_guard lock(plan_->mu);
   for (InferencePlan::Group& g : plan_->groups) {
     g.w = Tensor();
     g.b = Tensor();
     g.folded_from = {};
-    g.prepared = ops::PreparedConv();
-    g.prepared_from = {};
+    g.prepared.clear();
   }
 }
 
-std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
-  const size_t n = steps_.size();
-  if (!plan_) {
+Model::InferencePlan& Model::plan() {
+  std::call_once(concurrency_->plan_once, [&] {
+    const size_t n = steps_.size();
     auto plan = std::make_shared<InferencePlan>();
     plan->group_at.assign(n, -1);
     plan->absorbed.assign(n, false);
@@ -153,8 +167,14 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
       plan->groups.push_back(std::move(g));
     }
     plan_ = std::move(plan);
-  }
-  InferencePlan& plan = *plan_;
+  });
+  return *plan_;
+}
+
+std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs, const Layer* logits_of,
+                                         Tensor* logits) {
+  const size_t n = steps_.size();
+  InferencePlan& plan = this->plan();
 
   std::vector<Tensor> values(n);
   std::vector<int> uses(n);
@@ -175,7 +195,7 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
   };
   auto run = [&](int i, std::vector<Tensor>& ins) -> Tensor {
     const int gi = plan.group_at[i];
-    if (gi < 0) return run_step(i, ins, inputs, Mode::Inference);
+    if (gi < 0) return run_step(i, ins, inputs, Mode::Inference, logits_of, logits);
     const auto t0 = timing_layers() ? std::chrono::steady_clock::now()
                                     : std::chrono::steady_clock::time_point{};
     InferencePlan::Group& g = plan.groups[gi];
@@ -183,39 +203,57 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
     const int xin = steps_[g.conv].inputs[0];
     const Tensor& x = ins[0];
     const ops::ConvGeom geom = conv.geometry(x.shape()[0], x.shape().drop_front());
-    const Tensor& kernel = g.kernel->value;
-    const Tensor bias = g.bias != nullptr ? g.bias->value : Tensor();
-    Tensor w = kernel, b = bias;
-    if (g.bn >= 0) {
-      const Tensor& gamma = g.gamma->value;
-      const Tensor& beta = g.beta->value;
-      const Tensor& mean = g.mean->value;
-      const Tensor& var = g.var->value;
-      const Signatures from = {signature(kernel), signature(bias), signature(gamma),
-                               signature(beta),   signature(mean), signature(var)};
-      if (from != g.folded_from || !g.w.defined()) {
-        ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,
-                            g.w, g.b);
-        g.folded_from = from;
-      }
-      w = g.w;
-      b = g.b;
-    }
     Tensor residual;
     bool reuse = false;
     if (g.residual >= 0) {
       residual = ins[1];
       reuse = uses[g.residual] == 1 && plan.group_at[g.residual] >= 0 && g.residual != xin;
     }
-    // Remade when the (folded) weights or the input shape changed; weights that change every
-    // call (inference between training steps without batch norm) are prepared every call.
-    const Signatures from = {signature(w), signature(b)};
-    if (!g.prepared.defined() || from != g.prepared_from || x.shape() != g.prepared_input) {
-      g.prepared = ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post);
-      g.prepared_from = from;
-      g.prepared_input = x.shape();
+    ops::PreparedConv prepared;
+    {
+      std::lock_guard lock(plan.mu);
+      const Tensor& kernel = g.kernel->value;
+      const Tensor bias = g.bias != nullptr ? g.bias->value : Tensor();
+      Tensor w = kernel, b = bias;
+      if (g.bn >= 0) {
+        const Tensor& gamma = g.gamma->value;
+        const Tensor& beta = g.beta->value;
+        const Tensor& mean = g.mean->value;
+        const Tensor& var = g.var->value;
+        const Signatures from = {signature(kernel), signature(bias), signature(gamma),
+                                 signature(beta),   signature(mean), signature(var)};
+        if (from != g.folded_from || !g.w.defined()) {
+          Tensor fw, fb;  // fresh, not over the old ones (see the top of this file)
+          ops::fold_batchnorm(kernel, bias, gamma, beta, mean, var, g.bn_layer->options().epsilon,
+                              fw, fb);
+          g.w = fw;
+          g.b = fb;
+          g.folded_from = from;
+        }
+        w = g.w;
+        b = g.b;
+      }
+      // Remade when the (folded) weights changed; weights that change every call (inference
+      // between training steps without batch norm) are prepared every call.
+      const Signatures from = {signature(w), signature(b)};
+      const int threads = ops::num_threads();
+      auto& cache = g.prepared;
+      cache.erase(
+          std::remove_if(cache.begin(), cache.end(),
+                         [&](const InferencePlan::Group::Prepared& p) { return p.from != from; }),
+          cache.end());
+      auto hit = std::find_if(cache.begin(), cache.end(), [&](const auto& p) {
+        return p.input == x.shape() && p.threads == threads;
+      });
+      if (hit == cache.end()) {
+        if (cache.size() >= InferencePlan::kMaxPrepared) cache.erase(cache.begin());
+        cache.push_back({x.shape(), threads, from,
+                         ops::PreparedConv(w, b, geom, g.residual >= 0, g.relu_post)});
+        hit = cache.end() - 1;
+      }
+      prepared = hit->conv;
     }
-    Tensor y = g.prepared(x, residual, reuse);
+    Tensor y = prepared(x, residual, reuse);
     if (timing_layers()) {
       layer_timed(conv, false,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -225,7 +263,7 @@ std::vector<Tensor> Model::forward_fused(const std::vector<Tensor>& inputs) {
   graph_detail::LiveCount count;
   graph_detail::run_steps(
       0, static_cast<int>(n), 0, values, uses, inputs_of, run, [](int) {}, count);
-  peak_live_ = count.peak;
+  concurrency_->peak_live.store(count.peak);
   std::vector<Tensor> outs;
   for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
   return outs;

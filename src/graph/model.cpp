@@ -12,6 +12,7 @@
 
 #include "graph/conv_bn.h"
 #include "graph/executor.h"
+#include "graph/usage.h"
 #include "ops/ops.h"
 
 namespace resnet {
@@ -81,7 +82,7 @@ Model::Model(SymTensor input, SymTensor output, std::string name)
             std::move(name)) {}
 
 Model::Model(std::vector<SymTensor> inputs, std::vector<SymTensor> outputs, std::string name)
-    : name_(std::move(name)) {
+    : name_(std::move(name)), concurrency_(std::make_unique<Concurrency>()) {
   if (inputs.empty() || outputs.empty()) {
     throw ConfigError(fmt::format("model '{}': needs at least one input and one output", name_));
   }
@@ -214,6 +215,7 @@ int64_t Model::count_trainable_params() const {
 }
 
 void Model::freeze_until(std::string_view name) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "freeze_until");
   Layer& last = layer(name);  // throws when absent
   for (auto& l : layers_) {
     l->set_trainable(false);
@@ -222,16 +224,11 @@ void Model::freeze_until(std::string_view name) {
 }
 
 // ---------------------------------------------------------------------------------------------
-std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode) {
+void Model::check_inputs(const std::vector<Tensor>& inputs) const {
   if (inputs.size() != input_steps_.size()) {
     throw ShapeError(fmt::format("model '{}' takes {} input(s), got {}", name_, input_steps_.size(),
                                  inputs.size()));
   }
-  std::vector<Tensor> values(steps_.size());
-  std::vector<int> uses(steps_.size());
-  for (size_t i = 0; i < steps_.size(); ++i) uses[i] = steps_[i].consumers;
-  for (int o : output_steps_) uses[o]++;  // outputs stay alive until returned
-
   for (size_t k = 0; k < inputs.size(); ++k) {
     const int s = input_steps_[k];
     const Tensor& x = inputs[k];
@@ -245,21 +242,49 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
                                    steps_[s].layer->name(), dtype_name(x.dtype())));
     }
   }
+}
 
-  if (mode == Mode::Inference && fuse_inference_) {
-    has_forward_ = false;
-    return forward_fused(inputs);
+// Inference keeps its state in locals (values, uses, the count) and in the plan's caches, which
+// are filled under the plan's lock: many threads may run it at once.
+std::vector<Tensor> Model::infer(const std::vector<Tensor>& inputs, const Layer* logits_of,
+                                 Tensor* logits) {
+  check_inputs(inputs);
+  if (fuse_inference_) return forward_fused(inputs, logits_of, logits);
+  std::vector<Tensor> values(steps_.size());
+  std::vector<int> uses(steps_.size());
+  for (size_t i = 0; i < steps_.size(); ++i) uses[i] = steps_[i].consumers;
+  for (int o : output_steps_) uses[o]++;  // outputs stay alive until returned
+  graph_detail::LiveCount count;
+  graph_detail::run_steps(
+      0, static_cast<int>(steps_.size()), 0, values, uses, [&](int i) { return &steps_[i].inputs; },
+      [&](int i, std::vector<Tensor>& ins) {
+        return run_step(i, ins, inputs, Mode::Inference, logits_of, logits);
+      },
+      [](int) {}, count);
+  concurrency_->peak_live.store(count.peak);
+  std::vector<Tensor> outs;
+  for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
+  return outs;
+}
+
+std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  if (mode == Mode::Inference) {
+    graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Shared, "forward (inference)");
+    return infer(inputs);
   }
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "forward (training)");
+  check_inputs(inputs);
+  std::vector<Tensor> values(steps_.size());
+  std::vector<int> uses(steps_.size());
+  for (size_t i = 0; i < steps_.size(); ++i) uses[i] = steps_[i].consumers;
+  for (int o : output_steps_) uses[o]++;  // outputs stay alive until returned
 
   // Training: the weights change every step, so their reordered copies are not kept, and the
   // inference plan's folded copies (from an evaluation) are dropped.
-  std::optional<ops::TransientWeightsScope> transient_weights;
-  if (mode == Mode::Training) {
-    transient_weights.emplace();
-    release_plan_weights();
-  }
+  ops::TransientWeightsScope transient_weights;
+  release_plan_weights();
   // Recomputation: which stretch, if any, starts (its input) or ends at each step.
-  const bool recomputing = mode == Mode::Training && recompute_ != Recompute::Off;
+  const bool recomputing = recompute_ != Recompute::Off;
   std::vector<int> starts_at, ends_at;
   stretches_.clear();  // (re)planned below when recomputing
   if (recomputing) {
@@ -286,14 +311,35 @@ std::vector<Tensor> Model::forward(const std::vector<Tensor>& inputs, Mode mode)
         if (starts_at[i] >= 0) stretches_[starts_at[i]].input = values[i];
       },
       count);
-  peak_live_ = count.peak;
-  has_forward_ = (mode == Mode::Training);
+  concurrency_->peak_live.store(count.peak);
+  has_forward_ = true;
   std::vector<Tensor> outs;
   for (int o : output_steps_) outs.push_back(ops::plain(values[o]));
   return outs;
 }
 
+int64_t Model::last_peak_live_tensors() const { return concurrency_->peak_live.load(); }
+
+void Model::set_intra_op_threads(int n) {
+  if (n < 0) {
+    throw ConfigError(fmt::format(
+        "model '{}': intra-op threads must be 0 (the caller's) or more, got {}", name_, n));
+  }
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive,
+                             "set_intra_op_threads");
+  concurrency_->intra_op_threads.store(n);
+}
+
+int Model::intra_op_threads() const { return concurrency_->intra_op_threads.load(); }
+
+void Model::set_inference_fusion(bool on) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive,
+                             "set_inference_fusion");
+  fuse_inference_ = on;
+}
+
 Tensor Model::predict(const Tensor& x, int64_t batch_size) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Shared, "predict");
   if (batch_size < 1)
     throw ConfigError(fmt::format("batch size must be positive, got {}", batch_size));
   if (!x.defined() || x.rank() < 1)
@@ -308,7 +354,11 @@ Tensor Model::predict(const Tensor& x, int64_t batch_size) {
     dims[0] = e - b;
     Tensor chunk = Tensor::empty(Shape(dims));
     std::copy_n(xf.f32() + b * per, (e - b) * per, chunk.f32());
-    Tensor y = forward(chunk, Mode::Inference);
+    if (output_steps_.size() != 1) {
+      throw ConfigError(
+          fmt::format("model '{}' has {} outputs; predict takes one", name_, output_steps_.size()));
+    }
+    Tensor y = infer({chunk})[0];
     if (!result.defined()) {
       std::vector<int64_t> rd = y.shape().dims();
       rd[0] = n;
@@ -329,6 +379,7 @@ Tensor Model::forward(const Tensor& input, Mode mode) {
 }
 
 std::vector<Tensor> Model::backward(const std::vector<Tensor>& output_grads, bool input_grads) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "backward");
   if (!has_forward_) {
     throw ConfigError(
         fmt::format("model '{}': backward needs a preceding forward in Training mode", name_));
@@ -441,15 +492,24 @@ void remove_hook(std::vector<std::pair<Model::HookId, Hook>>& hooks, Model::Hook
 }  // namespace
 
 Model::HookId Model::add_layer_hook(LayerHook hook) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "add_layer_hook");
   layer_hooks_.emplace_back(next_hook_id_, std::move(hook));
   return next_hook_id_++;
 }
-void Model::remove_layer_hook(HookId id) { remove_hook(layer_hooks_, id); }
+void Model::remove_layer_hook(HookId id) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "remove_layer_hook");
+  remove_hook(layer_hooks_, id);
+}
 Model::HookId Model::add_grad_ready_hook(GradReadyHook hook) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "add_grad_ready_hook");
   grad_ready_hooks_.emplace_back(next_hook_id_, std::move(hook));
   return next_hook_id_++;
 }
-void Model::remove_grad_ready_hook(HookId id) { remove_hook(grad_ready_hooks_, id); }
+void Model::remove_grad_ready_hook(HookId id) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive,
+                             "remove_grad_ready_hook");
+  remove_hook(grad_ready_hooks_, id);
+}
 
 void Model::layer_timed(const Layer& layer, bool backward, double seconds) {
   for (const auto& [id, hook] : layer_hooks_) hook(layer, backward, seconds);
@@ -459,6 +519,7 @@ void Model::grad_ready(Layer& layer) {
 }
 
 void Model::set_recompute(Recompute mode) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "set_recompute");
   recompute_ = mode;
   stretches_.clear();
 }
@@ -551,8 +612,18 @@ void Model::replay(Stretch& st) {
 }
 
 Tensor Model::run_step(int i, const std::vector<Tensor>& ins, const std::vector<Tensor>& inputs,
-                       Mode mode) {
+                       Mode mode, const Layer* logits_of, Tensor* logits) {
   Layer& layer = *steps_[i].layer;
+  if (&layer == logits_of && logits != nullptr) {
+    const auto t0 = timing_layers() ? std::chrono::steady_clock::now()
+                                    : std::chrono::steady_clock::time_point{};
+    Tensor y = layer.forward_with_logits(ins, *logits);
+    if (timing_layers()) {
+      layer_timed(layer, false,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return y;
+  }
   if (!steps_[i].inputs.empty()) return timed_forward(layer, ins, mode);
   const auto it = std::find(input_steps_.begin(), input_steps_.end(), i);
   return timed_forward(layer, {inputs[it - input_steps_.begin()]}, mode);

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 
+#include "graph/usage.h"
 #include "io/keras/h5_files.h"
 #include "io/rnw/rnw.h"
 #include "resnet/error.h"
@@ -25,6 +26,7 @@ FileFormat file_format(const std::string& path) {
 }
 
 void save_model(Model& model, const std::string& path, const SaveModelOptions& options) {
+  graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Shared, "save_model");
   switch (file_format(path)) {
     case FileFormat::KerasH5:
       keras_detail::save_h5_model(model, path, options.include_optimizer, options.attributes);
@@ -69,6 +71,7 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
 }
 
 void save_weights(Model& model, const std::string& path, const SaveWeightsOptions& options) {
+  graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Shared, "save_weights");
   switch (file_format(path)) {
     case FileFormat::KerasH5:
       keras_detail::save_h5_weights(model, path, options.attributes, options.include_optimizer);
@@ -86,6 +89,7 @@ void save_weights(Model& model, const std::string& path, const SaveWeightsOption
 
 std::map<std::string, std::string> load_weights(Model& model, const std::string& path,
                                                 const LoadWeightsOptions& options) {
+  graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Exclusive, "load_weights");
   LoadWeightsReport local;
   LoadWeightsReport& report = options.report ? *options.report : local;
   report = {};

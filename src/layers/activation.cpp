@@ -82,10 +82,15 @@ Tensor Activation::forward(const std::vector<Tensor>& inputs, Mode mode) {
   Tensor y = activation_forward(kind_, inputs[0]);
   if (mode == Mode::Training) y_ = y;
   // Backward differentiates from the output alone (relu'(x) = [y > 0], sigmoid and tanh from
-  // y), so the input is not kept and can be freed as soon as this layer ran. The logits stay
-  // available after a softmax in both modes, for the fused cross-entropy.
-  if (kind_ == ActivationKind::Softmax) x_ = inputs[0];
+  // y), so the input is not kept and can be freed as soon as this layer ran; after a softmax it
+  // is kept for the fused cross-entropy of training.
+  if (mode == Mode::Training && kind_ == ActivationKind::Softmax) x_ = inputs[0];
   return y;
+}
+
+Tensor Activation::forward_with_logits(const std::vector<Tensor>& inputs, Tensor& logits) {
+  logits = inputs[0];
+  return activation_forward(kind_, inputs[0]);
 }
 
 std::vector<Tensor> Activation::backward(const Tensor& dy, const std::vector<bool>& need_dx) {

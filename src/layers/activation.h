@@ -37,6 +37,7 @@ class Activation : public Layer {
   void clear_saved() override;
   bool ends_in_softmax() const override { return kind_ == ActivationKind::Softmax; }
   Tensor softmax_logits() const override { return x_; }
+  Tensor forward_with_logits(const std::vector<Tensor>& inputs, Tensor& logits) override;
 
  private:
   std::string kind_name_;

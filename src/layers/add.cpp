@@ -27,7 +27,7 @@ Tensor Add::forward(const std::vector<Tensor>& inputs, Mode mode) {
                                    inputs[0].shape().str(), inputs[i].shape().str()));
     }
   }
-  count_inputs_ = inputs.size();
+  if (mode == Mode::Training) count_inputs_ = inputs.size();
   return ops::add(inputs);
 }
 

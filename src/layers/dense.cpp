@@ -32,23 +32,30 @@ void Dense::build(const std::vector<Shape>& inputs) {
   if (o_.use_bias) add_param("bias", Shape{o_.units}, o_.bias_initializer, k, o_.units, true);
 }
 
-Tensor Dense::forward(const std::vector<Tensor>& inputs, Mode mode) {
-  const Tensor& x = inputs[0];
+Tensor Dense::logits(const Tensor& x) const {
   const int64_t k = param("kernel").value.shape()[0];
   if (x.rank() != 2 || x.shape()[1] != k) {
     throw ShapeError(
         fmt::format("{}: expects a batch (N, {}), got {}", where(), k, x.shape().str()));
   }
   const Tensor bias = o_.use_bias ? param("bias").value : Tensor();
-  Tensor z = ops::dense_forward(x, param("kernel").value, bias);
+  return ops::dense_forward(x, param("kernel").value, bias);
+}
+
+Tensor Dense::forward(const std::vector<Tensor>& inputs, Mode mode) {
+  Tensor z = logits(inputs[0]);
   Tensor y = activation_forward(act_, z);
   if (mode == Mode::Training) {
-    x_ = x;
+    x_ = inputs[0];
     y_ = y;
+    z_ = z;
   }
-  // The logits stay available after a softmax in both modes, for the fused cross-entropy.
-  if (mode == Mode::Training || act_ == ActivationKind::Softmax) z_ = z;
   return y;
+}
+
+Tensor Dense::forward_with_logits(const std::vector<Tensor>& inputs, Tensor& logits_out) {
+  logits_out = logits(inputs[0]);
+  return activation_forward(act_, logits_out);
 }
 
 std::vector<Tensor> Dense::backward(const Tensor& dy, const std::vector<bool>& need_dx) {

@@ -30,8 +30,10 @@ class Dense : public Layer {
   void clear_saved() override;
   bool ends_in_softmax() const override { return act_ == ActivationKind::Softmax; }
   Tensor softmax_logits() const override { return z_; }
+  Tensor forward_with_logits(const std::vector<Tensor>& inputs, Tensor& logits) override;
 
  private:
+  Tensor logits(const Tensor& x) const;  // the pre-activation output, z = x kernel + bias
   DenseOptions o_;
   ActivationKind act_;
   Tensor x_, z_, y_;  // saved in Training mode: input, pre-activation, output

@@ -21,7 +21,7 @@ Tensor Flatten::forward(const std::vector<Tensor>& inputs, Mode mode) {
   if (x.rank() < 1) {
     throw ShapeError(fmt::format("{}: expects a batch, got {}", where(), x.shape().str()));
   }
-  x_shape_ = x.shape();
+  if (mode == Mode::Training) x_shape_ = x.shape();
   const int64_t n = x.shape()[0];
   // A blocked layout is not row-major NHWC: convert before reinterpreting the elements.
   return ops::plain(x).reshape(Shape{n, n == 0 ? 0 : x.numel() / n});

@@ -46,6 +46,15 @@ void set_num_threads(int n) {
 }
 int num_threads() { return onednn::num_threads(); }
 
+NumThreadsScope::NumThreadsScope(int n) {
+  if (n <= 0 || n == num_threads()) return;
+  prev_ = num_threads();
+  onednn::set_num_threads(n);
+}
+NumThreadsScope::~NumThreadsScope() {
+  if (prev_ > 0) onednn::set_num_threads(prev_);
+}
+
 Tensor plain(const Tensor& t) {
   if (!t.defined() || t.is_plain()) return t;
   return onednn::to_plain(t);

@@ -35,9 +35,24 @@ class BackendScope {
   Backend prev_;
 };
 
-// Threads used by the compute kernels (OpenMP); defaults to the number of cores.
+// Threads used by the compute kernels (OpenMP); defaults to the number of cores. The count is the
+// calling thread's own (OpenMP's nthreads-var): set on a thread, it holds for the kernels that
+// thread runs, so concurrent callers may each use their own.
 void set_num_threads(int n);
 int num_threads();
+
+// Sets this thread's count to `n` (n >= 1) for its lifetime and restores the previous one; n <= 0
+// leaves the count as it is.
+class NumThreadsScope {
+ public:
+  explicit NumThreadsScope(int n);
+  ~NumThreadsScope();
+  NumThreadsScope(const NumThreadsScope&) = delete;
+  NumThreadsScope& operator=(const NumThreadsScope&) = delete;
+
+ private:
+  int prev_ = 0;  // 0: nothing to restore
+};
 
 // While one of these is alive on a thread, the oneDNN backend reorders weights that it needs in
 // another layout into temporary buffers and never keeps the copy. Training forward and backward

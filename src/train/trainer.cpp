@@ -14,6 +14,7 @@
 
 #include "dist/comm.h"
 #include "dist/data_parallel.h"
+#include "graph/usage.h"
 #include "ops/ops.h"
 #include "resnet/dist.h"
 #include "resnet/model.h"
@@ -79,12 +80,19 @@ Trainer::Trainer(const Model& model, CompileOptions o) {
 
 namespace {
 // Loss of a batch from the model's output, through the logits when the output is a softmax.
-LossValue batch_loss(const Trainer& st, const Tensor& output, const Tensor& targets) {
-  if (st.softmax_output != nullptr) {
-    const Tensor logits = ops::plain(st.softmax_output->softmax_logits());
-    if (logits.defined()) return compute_loss(st.loss, logits, targets, /*from_logits=*/true);
+// `logits`: the softmax layer's, of this forward (undefined: none).
+LossValue batch_loss(const Trainer& st, const Tensor& output, const Tensor& targets,
+                     const Tensor& logits) {
+  if (st.softmax_output != nullptr && logits.defined()) {
+    return compute_loss(st.loss, ops::plain(logits), targets, /*from_logits=*/true);
   }
   return compute_loss(st.loss, output, targets, false);
+}
+
+// The same after a Training-mode forward, whose logits the softmax layer keeps.
+LossValue batch_loss(const Trainer& st, const Tensor& output, const Tensor& targets) {
+  return batch_loss(st, output, targets,
+                    st.softmax_output != nullptr ? st.softmax_output->softmax_logits() : Tensor());
 }
 
 void add_metrics(const Trainer& st, const Tensor& output, const Tensor& targets, Logs& sums) {
@@ -159,9 +167,10 @@ Logs Trainer::evaluate(Model& model, const Dataset& data, const EvaluateOptions&
   int64_t seen = 0, step = 0;
   Batch b;
   while (loader.next(b)) {
-    Tensor y = model.forward(b.x, Mode::Inference);
+    Tensor logits;
+    Tensor y = model.infer({b.x}, softmax_output, &logits)[0];
     const int64_t n = b.x.shape()[0];
-    loss_sum += batch_loss(*this, y, b.y).loss * n;
+    loss_sum += batch_loss(*this, y, b.y, logits).loss * n;
     add_metrics(*this, y, b.y, sums);
     seen += n;
     ++step;
@@ -430,6 +439,7 @@ Dataset arrays_to_dataset(const Tensor& x, const Tensor& y, int64_t classes) {
 void Model::TrainerDeleter::operator()(Trainer* t) const { delete t; }
 
 void Model::compile(CompileOptions o) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "compile");
   train_ = std::unique_ptr<Trainer, TrainerDeleter>(new Trainer(*this, std::move(o)));
 }
 
@@ -447,14 +457,17 @@ const CompileOptions& Model::compile_options() const {
 }
 
 double Model::train_step(const Tensor& x, const Tensor& targets, Logs* metric_sums) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "train_step");
   return trainer("training").train_step(*this, x, targets, metric_sums);
 }
 
 Logs Model::evaluate(const Dataset& data, const EvaluateOptions& o) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Shared, "evaluate");
   return trainer("evaluate").evaluate(*this, data, o);
 }
 
 History Model::fit(const Dataset& train, const FitOptions& o) {
+  graph_detail::ModelUse use(*this, graph_detail::ModelUse::Kind::Exclusive, "fit");
   return trainer("fit").fit(*this, train, o);
 }
 

@@ -19,6 +19,7 @@
 
 #include "core/atomic_file.h"
 #include "graph/conv_bn.h"
+#include "graph/usage.h"
 #include "layers/activation.h"
 #include "layers/batch_normalization.h"
 #include "layers/conv2d.h"
@@ -523,6 +524,7 @@ class Exporter {
 bool onnx_available() { return true; }
 
 void export_onnx(Model& model, const std::string& path, const OnnxExportOptions& o) {
+  graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Shared, "export_onnx");
   GOOGLE_PROTOBUF_VERIFY_VERSION;
   const std::string bytes = Exporter(model, path, o).run();
   write_file_atomic(path, bytes);

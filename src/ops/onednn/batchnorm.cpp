@@ -29,7 +29,7 @@ struct BnBwd {
 
 batch_normalization_forward::primitive_desc make_fwd_pd(prop_kind kind, const memory::desc& md,
                                                         float eps, normalization_flags flags) {
-  return {batch_normalization_forward::desc(kind, md, eps, flags), engine()};
+  return {batch_normalization_forward::desc(kind, md, eps, flags), user_scratchpad(), engine()};
 }
 
 std::shared_ptr<const BnFwd> bn_fwd(prop_kind kind, const memory::desc& md, float eps,
@@ -49,7 +49,7 @@ std::shared_ptr<const BnBwd> bn_bwd(const memory::desc& md, float eps, normaliza
   return cached<BnBwd>(key, [&] {
     auto hint = make_fwd_pd(prop_kind::forward_training, md, eps, flags);
     batch_normalization_backward::desc desc(prop_kind::backward, md, md, eps, flags);
-    batch_normalization_backward::primitive_desc pd(desc, engine(), hint);
+    batch_normalization_backward::primitive_desc pd(desc, user_scratchpad(), engine(), hint);
     return BnBwd{pd, batch_normalization_backward(pd)};
   });
 }

@@ -23,8 +23,47 @@ dnnl::stream& stream() {
   return s;
 }
 
+namespace {
+
+// This thread's scratchpad: grown to the largest any primitive asked for, kept for the thread.
+struct Scratchpad {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~Scratchpad() { std::free(ptr); }
+};
+
+void* scratchpad_of_size(size_t bytes) {
+  thread_local Scratchpad s;
+  if (s.bytes < bytes) {
+    std::free(s.ptr);
+    s.bytes = 0;
+    s.ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (s.ptr == nullptr) throw BackendError("oneDNN backend: out of memory for a scratchpad");
+    s.bytes = bytes;
+  }
+  return s.ptr;
+}
+
+}  // namespace
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
 void execute(const dnnl::primitive& p, const std::unordered_map<int, memory>& args) {
-  p.execute(stream(), args);
+  const dnnl_memory_desc_t* scratch =
+      dnnl_primitive_desc_query_md(p.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  const size_t bytes = scratch != nullptr ? dnnl_memory_desc_get_size(scratch) : 0;
+  if (bytes == 0) {
+    p.execute(stream(), args);
+  } else {
+    std::unordered_map<int, memory> with = args;
+    with.emplace(DNNL_ARG_SCRATCHPAD,
+                 memory(memory::desc(*scratch), engine(), scratchpad_of_size(bytes)));
+    p.execute(stream(), with);
+  }
   stream().wait();
 }
 
@@ -105,18 +144,29 @@ constexpr size_t kMaxCachedWeightBytes = size_t{1} << 30;
 
 }  // namespace
 
+namespace {
+std::string with_threads(const std::string& key) {
+  std::string k = key;
+  const int threads = omp_get_max_threads();
+  k.append("|threads=").append(std::to_string(threads));
+  return k;
+}
+}  // namespace
+
 std::shared_ptr<const void> cache_find(const std::string& key) {
+  const std::string k = with_threads(key);
   Caches& c = caches();
   std::lock_guard lock(c.mu);
-  auto it = c.prims.find(key);
+  auto it = c.prims.find(k);
   return it == c.prims.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const void> cache_insert(const std::string& key, std::shared_ptr<const void> v) {
+  const std::string k = with_threads(key);
   Caches& c = caches();
   std::lock_guard lock(c.mu);
   // A concurrent miss may have inserted first: keep that one so all callers share one object.
-  return c.prims.try_emplace(key, std::move(v)).first->second;
+  return c.prims.try_emplace(k, std::move(v)).first->second;
 }
 
 std::shared_ptr<const detail::Layout> layout_of(const memory::desc& md) {
@@ -148,6 +198,9 @@ struct TempStack {
   std::vector<std::unique_ptr<TempBuffer>> buffers;
   size_t top = 0;  // buffers[0, top) are in use
   int scopes = 0;  // nesting depth of TempScope on this thread
+  // Cached weight copies handed out in the outermost scope: held until it ends, so that another
+  // thread dropping the cache meanwhile cannot free them under this thread's primitive.
+  std::vector<std::shared_ptr<void>> held;
 };
 
 TempStack& temp_stack() {
@@ -162,8 +215,16 @@ TempScope::TempScope() : mark_(temp_stack().top) { ++temp_stack().scopes; }
 TempScope::~TempScope() {
   TempStack& s = temp_stack();
   s.top = mark_;
-  --s.scopes;
+  if (--s.scopes == 0) s.held.clear();
 }
+
+namespace {
+// Keeps `storage` alive until the outermost TempScope of this thread ends (see TempStack::held).
+void hold(const std::shared_ptr<void>& storage) {
+  TempStack& s = temp_stack();
+  if (s.scopes > 0) s.held.push_back(storage);
+}
+}  // namespace
 
 memory temp_memory(const memory::desc& md) {
   TempStack& s = temp_stack();
@@ -187,9 +248,25 @@ memory temp_memory(const memory::desc& md) {
 void reorder(const memory& src, const memory& dst) {
   profile::Scope timed("reorder");
   const memory::desc src_md = src.get_desc(), dst_md = dst.get_desc();
-  auto prim = cached<dnnl::reorder>(Key("reorder") << src_md << dst_md,
-                                    [&] { return dnnl::reorder(src, dst); });
-  execute(*prim, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  struct Reorder {
+    dnnl::reorder prim;
+    bool serial;  // made with the default attributes: runs on one thread at a time
+  };
+  auto r = cached<Reorder>(Key("reorder") << src_md << dst_md, [&] {
+    try {
+      return Reorder{dnnl::reorder(src, dst, user_scratchpad()), false};
+    } catch (const dnnl::error&) {
+      // oneDNN 2.6's reorder into Winograd weight formats takes no attributes.
+      return Reorder{dnnl::reorder(src, dst), true};
+    }
+  });
+  if (r->serial) {
+    static std::mutex serial_mu;
+    std::lock_guard lock(serial_mu);
+    execute(r->prim, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  } else {
+    execute(r->prim, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  }
 }
 
 memory as_md(const Tensor& t, const memory::desc& want) {
@@ -212,7 +289,10 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
     std::lock_guard lock(c.mu);
     auto it = c.weights.find(key);
     if (it != c.weights.end()) {
-      if (it->second.version == version && it->second.mem) return it->second.mem;
+      if (it->second.version == version && it->second.mem) {
+        hold(it->second.storage);
+        return it->second.mem;
+      }
       if (it->second.version != version) {
         // The weights changed since their last use (training: every step). A cached copy would
         // be used once and cost resident memory (for ResNet-50, ~100 MB per weight layout), so
@@ -246,6 +326,7 @@ memory cached_weights(const Tensor& w, const memory::desc& user_md, const memory
   }
   c.weights.emplace(key, Caches::Weights{version, dst, storage});
   c.weight_bytes += want.get_size();
+  hold(storage);
   return dst;
 }
 

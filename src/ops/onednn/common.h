@@ -38,8 +38,15 @@ const dnnl::engine& engine();
 dnnl::stream& stream();
 
 // Runs `p` on this thread's stream and waits, so that every buffer in `args` may be released
-// right after the call.
+// right after the call. The primitive's scratchpad comes from this thread's buffer (every
+// primitive is made with user_scratchpad()), so one primitive may run on several threads at once.
 void execute(const dnnl::primitive& p, const std::unordered_map<int, memory>& args);
+
+// The attributes every primitive is made with: scratchpad_mode::user. Under oneDNN's default
+// (library-managed scratchpad) a primitive must not run on two threads at once; with a scratchpad
+// passed per call (execute()) it may, which concurrent inference needs (docs/concurrency.md).
+// A new object each call: dnnl::primitive_attr is a handle, and its copies share one object.
+dnnl::primitive_attr user_scratchpad();
 
 // ---------------------------------------------------------------------------------------------
 // Descriptors.
@@ -124,8 +131,9 @@ class Key {
   std::string s_;
 };
 
-// Process-wide cache of immutable objects (primitive descriptors and primitives) by key.
-// `make()` runs only on a miss; in steady state lookups never create primitives.
+// Process-wide cache of immutable objects (primitive descriptors and primitives) by key and the
+// calling thread's intra-op thread count (oneDNN fixes a primitive's thread count when it is
+// made). `make()` runs only on a miss; in steady state lookups never create primitives.
 std::shared_ptr<const void> cache_find(const std::string& key);
 std::shared_ptr<const void> cache_insert(const std::string& key, std::shared_ptr<const void> v);
 

@@ -62,7 +62,7 @@ std::shared_ptr<const ConvFwd> conv_fwd(const ConvGeom& g, bool with_bias) {
     convolution_forward::desc desc(
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_md(d.src),
         any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r);
-    convolution_forward::primitive_desc pd(desc, engine());
+    convolution_forward::primitive_desc pd(desc, user_scratchpad(), engine());
     return ConvFwd{pd, convolution_forward(pd)};
   });
 }
@@ -84,7 +84,7 @@ std::shared_ptr<const ConvFwd> conv_fwd_fused(const ConvGeom& g, bool with_bias,
     dnnl::post_ops po;
     if (sum) po.append_sum(1.0f);
     if (relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad();
     attr.set_post_ops(po);
     convolution_forward::primitive_desc pd(desc, attr, engine());
     return ConvFwd{pd, convolution_forward(pd)};
@@ -102,7 +102,8 @@ std::shared_ptr<const ConvBwdData> conv_bwd_data(const ConvGeom& g) {
     convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, any_md(d.src),
                                          any_md(d.weights), any_md(d.dst), d.strides, d.dilates,
                                          d.pad_l, d.pad_r);
-    convolution_backward_data::primitive_desc pd(desc, engine(), conv_fwd(g, false)->pd);
+    convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), engine(),
+                                                 conv_fwd(g, false)->pd);
     return ConvBwdData{pd, convolution_backward_data(pd)};
   });
 }
@@ -119,7 +120,8 @@ std::shared_ptr<const ConvBwdWeights> conv_bwd_weights(const ConvGeom& g, bool w
     convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, any_md(d.src),
                                             any_md(d.weights), bias_md, any_md(d.dst), d.strides,
                                             d.dilates, d.pad_l, d.pad_r);
-    convolution_backward_weights::primitive_desc pd(desc, engine(), conv_fwd(g, with_bias)->pd);
+    convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), engine(),
+                                                    conv_fwd(g, with_bias)->pd);
     return ConvBwdWeights{pd, convolution_backward_weights(pd)};
   });
 }

@@ -40,7 +40,7 @@ std::shared_ptr<const IpFwd> ip_fwd(int64_t m, int64_t k, int64_t u, bool with_b
   return cached<IpFwd>(ip_key("dense_fwd", m, k, u, with_bias), [&] {
     inner_product_forward::desc desc(prop_kind::forward_training, any_md({m, k}), any_md({u, k}),
                                      with_bias ? bias_md(u) : memory::desc(), any_md({m, u}));
-    inner_product_forward::primitive_desc pd(desc, engine());
+    inner_product_forward::primitive_desc pd(desc, user_scratchpad(), engine());
     return IpFwd{pd, inner_product_forward(pd)};
   });
 }
@@ -48,7 +48,8 @@ std::shared_ptr<const IpFwd> ip_fwd(int64_t m, int64_t k, int64_t u, bool with_b
 std::shared_ptr<const IpBwdData> ip_bwd_data(int64_t m, int64_t k, int64_t u) {
   return cached<IpBwdData>(ip_key("dense_bwd_data", m, k, u, false), [&] {
     inner_product_backward_data::desc desc(any_md({m, k}), any_md({u, k}), any_md({m, u}));
-    inner_product_backward_data::primitive_desc pd(desc, engine(), ip_fwd(m, k, u, false)->pd);
+    inner_product_backward_data::primitive_desc pd(desc, user_scratchpad(), engine(),
+                                                   ip_fwd(m, k, u, false)->pd);
     return IpBwdData{pd, inner_product_backward_data(pd)};
   });
 }
@@ -58,7 +59,7 @@ std::shared_ptr<const IpBwdWeights> ip_bwd_weights(int64_t m, int64_t k, int64_t
   return cached<IpBwdWeights>(ip_key("dense_bwd_weights", m, k, u, with_bias), [&] {
     inner_product_backward_weights::desc desc(
         any_md({m, k}), any_md({u, k}), with_bias ? bias_md(u) : memory::desc(), any_md({m, u}));
-    inner_product_backward_weights::primitive_desc pd(desc, engine(),
+    inner_product_backward_weights::primitive_desc pd(desc, user_scratchpad(), engine(),
                                                       ip_fwd(m, k, u, with_bias)->pd);
     return IpBwdWeights{pd, inner_product_backward_weights(pd)};
   });

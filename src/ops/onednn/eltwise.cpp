@@ -46,7 +46,7 @@ struct EltBwd {
 
 dnnl::eltwise_forward::primitive_desc make_elt_fwd_pd(const EltwiseAlg& a, const memory::desc& md) {
   return {dnnl::eltwise_forward::desc(prop_kind::forward_training, a.alg, md, a.alpha, a.beta),
-          engine()};
+          user_scratchpad(), engine()};
 }
 
 std::shared_ptr<const EltFwd> elt_fwd(const EltwiseAlg& a, const memory::desc& md) {
@@ -65,7 +65,8 @@ std::shared_ptr<const EltBwd> elt_bwd(const EltwiseAlg& a, const memory::desc& m
       << md;
   return cached<EltBwd>(key, [&] {
     dnnl::eltwise_backward::desc desc(a.alg, md, md, a.alpha, a.beta);
-    dnnl::eltwise_backward::primitive_desc pd(desc, engine(), make_elt_fwd_pd(a, md));
+    dnnl::eltwise_backward::primitive_desc pd(desc, user_scratchpad(), engine(),
+                                              make_elt_fwd_pd(a, md));
     return EltBwd{pd, dnnl::eltwise_backward(pd)};
   });
 }
@@ -83,7 +84,8 @@ struct SmBwd {
 int softmax_axis(const Tensor& t) { return t.rank() >= 2 ? 1 : 0; }
 
 dnnl::softmax_forward::primitive_desc make_sm_fwd_pd(const memory::desc& md, int axis) {
-  return {dnnl::softmax_forward::desc(prop_kind::forward_training, md, axis), engine()};
+  return {dnnl::softmax_forward::desc(prop_kind::forward_training, md, axis), user_scratchpad(),
+          engine()};
 }
 
 }  // namespace
@@ -170,7 +172,8 @@ Tensor softmax_backward(const Tensor& dy, const Tensor& y) {
         const int axis = softmax_axis(y);
         auto sm = cached<SmBwd>(Key(op) << dst_md << int64_t{axis}, [&] {
           dnnl::softmax_backward::desc desc(dst_md, dst_md, axis);
-          dnnl::softmax_backward::primitive_desc pd(desc, engine(), make_sm_fwd_pd(dst_md, axis));
+          dnnl::softmax_backward::primitive_desc pd(desc, user_scratchpad(), engine(),
+                                                    make_sm_fwd_pd(dst_md, axis));
           return SmBwd{pd, dnnl::softmax_backward(pd)};
         });
         Tensor dx = make_output(y.shape(), dst_md);
@@ -210,7 +213,8 @@ Tensor add(const std::vector<Tensor>& xs) {
         auto sum = cached<dnnl::sum>(Key(op) << count << md, [&] {
           std::vector<memory::desc> src_mds(xs.size(), md);
           std::vector<float> scales(xs.size(), 1.0f);
-          return dnnl::sum(dnnl::sum::primitive_desc(md, scales, src_mds, engine()));
+          return dnnl::sum(
+              dnnl::sum::primitive_desc(md, scales, src_mds, engine(), user_scratchpad()));
         });
         std::unordered_map<int, memory> args{{DNNL_ARG_DST, mem_over(y, md)}};
         for (size_t i = 0; i < xs.size(); ++i) {

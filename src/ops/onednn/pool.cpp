@@ -54,7 +54,7 @@ std::shared_ptr<const PoolFwd> pool_fwd(const PoolGeom& g, const memory::desc& s
         g.kind == PoolKind::Max ? prop_kind::forward_training : prop_kind::forward_inference;
     pooling_forward::desc desc(kind, pool_alg(g), src_md, any_md(d.dst), d.strides, d.kernel,
                                d.pad_l, d.pad_r);
-    pooling_forward::primitive_desc pd(desc, engine());
+    pooling_forward::primitive_desc pd(desc, user_scratchpad(), engine());
     return PoolFwd{pd, pooling_forward(pd)};
   });
 }
@@ -65,7 +65,7 @@ std::shared_ptr<const PoolBwd> pool_bwd(const PoolGeom& g, const memory::desc& s
     auto fwd = pool_fwd(g, src_md);
     pooling_backward::desc desc(pool_alg(g), src_md, fwd->pd.dst_desc(), d.strides, d.kernel,
                                 d.pad_l, d.pad_r);
-    pooling_backward::primitive_desc pd(desc, engine(), fwd->pd);
+    pooling_backward::primitive_desc pd(desc, user_scratchpad(), engine(), fwd->pd);
     return PoolBwd{pd, pooling_backward(pd)};
   });
 }
