@@ -18,6 +18,13 @@ namespace graph_detail {
 class ModelUse;
 }
 
+// Threads (docs/concurrency.md): the calls that only read the model (predict, evaluate,
+// forward in Inference mode, save_model, save_weights, export_onnx, summary, to_dot) may run on
+// any number of threads at once, each getting what a single caller gets. The calls that change it
+// (fit, train_step, forward in Training mode, backward, compile, load_weights, freeze_until, hooks,
+// set_recompute, set_inference_fusion, set_intra_op_threads) need it to themselves: one started
+// while another call runs on a different thread throws ConfigError naming both calls. Nothing
+// waits. Moving or destroying a Model while any call runs on it is undefined.
 class Model {
  public:
   // Freezes the graph between `inputs` and `outputs`. Layer order is Keras's (by depth from the
