@@ -5,18 +5,21 @@
 # machine load hits all of them alike), best of --reps runs each; prints a Markdown table with
 # the ratios the performance issue asks for:
 #   training img/s vs PyTorch (tutorial ResNet-50 @64 and ResNet-50 @224, batch 32),
-#   training peak RSS vs PyTorch, inference img/s vs ONNX Runtime (batch 1 and 32, @64 and @224).
+#   training peak RSS vs PyTorch, inference img/s vs ONNX Runtime (batch 1 and 32, @64 and @224);
+#   and (serve64) serving: 1, 2 and 4 clients sending batch-1 requests at once to the tutorial
+#   ResNet-50 @64 (`resnet bench --mode serve`, bench/compare_ort_serve.js for ORT), throughput
+#   and latency, each client's calls on max(1, threads / clients) intra-op threads.
 # The ONNX file is the PyTorch model exported with torch.onnx.export (opset 13): the same
 # architecture, and ORT's own graph optimizations (BN folding, fusions) apply to it.
 #
-# Usage: bench/compare.sh [--only train64,train224,infer64,infer224] [--threads N] [--reps R]
+# Usage: bench/compare.sh [--only train64,train224,infer64,infer224,serve64] [--threads N] [--reps R]
 #                         [--steps K] [--steps224 K] [--build DIR] [--out FILE.md]
 # Needs /usr/bin/python3 with torch/torchvision and onnxruntime-node under .deps/ort
 # (scripts/setup.sh). The @224 training runs take minutes on 2 cores: use --only/--steps224.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-only="train64,train224,infer64,infer224"
+only="train64,train224,infer64,infer224,serve64"
 threads="$(nproc)"
 reps=3
 steps=10
@@ -32,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --steps224) steps224="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -119,6 +122,36 @@ infer_row() {  # label torch_model zoo size classes batch steps
   echo "${rows[-1]}" >&2
 }
 
+# serve_row CLIENTS REQUESTS: resnet.cpp and ORT serving the tutorial ResNet-50 @64 to CLIENTS
+# concurrent batch-1 callers, interleaved, --reps rounds. Each side's row is its best-throughput
+# run; p99/mean is the lowest of the rounds (both are "best of R").
+serve_rows=()
+declare -A serve_one=()
+serve_row() {
+  local c=$1 k=$2 i side cmd
+  local -A cmds=([r]="$(q "$resnet" bench --model resnet50-tutorial --input-shape 64,64,3 --classes 6 --mode serve --clients "$c" --steps "$k" --warmup 2 --threads "$threads" --json)")
+  [[ $have_ort == 1 ]] && cmds[o]="$(q node "$root/bench/compare_ort_serve.js" "$(onnx_file tutorial 64)" --clients "$c" --size 64 --threads "$threads" --steps "$k" --warmup 2)"
+  local -A best=() ratio=()
+  for ((i = 0; i < reps; ++i)); do
+    for side in r o; do
+      [[ -n "${cmds[$side]:-}" ]] || continue
+      if ! eval "${cmds[$side]}" > "$tmp/serve.json" 2> "$tmp/serve.err"; then
+        echo "compare.sh: failed: ${cmds[$side]} ($(tail -1 "$tmp/serve.err"))" >&2; continue
+      fi
+      if [[ -z "${best[$side]:-}" ]] || "$py" -c "import json,sys; sys.exit(0 if json.load(open('$tmp/serve.json'))['img_per_s'] > json.loads(sys.argv[1])['img_per_s'] else 1)" "${best[$side]}"; then
+        best[$side]="$(cat "$tmp/serve.json")"
+      fi
+      local pm; pm=$(field "$tmp/serve.json" p99_over_mean)
+      ratio[$side]=$("$py" -c "print(min(float('${ratio[$side]:-inf}'), $pm))")
+    done
+  done
+  sv() { [[ -n "${best[$1]:-}" ]] && "$py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "${best[$1]}" "$2" || echo nan; }
+  local rt ot; rt=$(sv r img_per_s); ot=$(sv o img_per_s)
+  [[ $c == 1 ]] && { serve_one[r]=$rt; serve_one[o]=$ot; }
+  serve_rows+=("| $c | $(sv r intra_op_threads) | $(num "$rt" 1) | $(num "$(sv r latency_ms_p50)" 1) / $(num "$(sv r latency_ms_p99)" 1) / $(num "$(sv r latency_ms_mean)" 1) | $(num "${ratio[r]:-nan}" 2) | $(num "$ot" 1) | $(num "$(sv o latency_ms_p50)" 1) / $(num "$(sv o latency_ms_p99)" 1) / $(num "$(sv o latency_ms_mean)" 1) | $(num "${ratio[o]:-nan}" 2) | $(ratio "$rt" "$ot") | $(ratio "$rt" "${serve_one[r]:-nan}") | $(ratio "$ot" "${serve_one[o]:-nan}") |")
+  echo "${serve_rows[-1]}" >&2
+}
+
 IFS=, read -ra parts <<< "$only"
 for p in "${parts[@]}"; do
   case "$p" in
@@ -130,15 +163,26 @@ for p in "${parts[@]}"; do
     infer224)
       infer_row "ResNet-50@224" resnet50 resnet50 224 1000 1 "$steps"
       infer_row "ResNet-50@224" resnet50 resnet50 224 1000 32 "$steps224" ;;
-    *) echo "compare.sh: unknown run '$p' (train64, train224, infer64, infer224)" >&2; exit 2 ;;
+    serve64) for c in 1 2 4; do serve_row "$c" $((steps * 10)); done ;;
+    *) echo "compare.sh: unknown run '$p' (train64, train224, infer64, infer224, serve64)" >&2; exit 2 ;;
   esac
 done
 echo "load after: $(uptime)" >&2
 
 {
-  echo "threads $threads, best of $reps runs each, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "threads $threads, best of $reps runs each, load average $(cut -d" " -f1-3 /proc/loadavg) at the end, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo
-  echo "$header"
-  echo "|---|---|---|---|---|---|---|---|"
-  printf '%s\n' "${rows[@]}"
+  if [[ ${#rows[@]} -gt 0 ]]; then
+    echo "$header"
+    echo "|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+  fi
+  if [[ ${#serve_rows[@]} -gt 0 ]]; then
+    [[ ${#rows[@]} -gt 0 ]] && echo
+    echo "serving the tutorial ResNet-50 @64, batch-1 requests, $((steps * 10)) per client (ORT: one session per client thread, see bench/compare_ort_serve.js)"
+    echo
+    echo "| clients | intra-op threads | resnet.cpp img/s | p50 / p99 / mean ms | p99/mean | ORT img/s | ORT p50 / p99 / mean ms | ORT p99/mean | resnet.cpp / ORT | resnet.cpp vs 1 client | ORT vs 1 client |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${serve_rows[@]}"
+  fi
 } | tee ${out:+"$out"}

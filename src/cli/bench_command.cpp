@@ -1,5 +1,6 @@
 // `resnet bench`: throughput, FLOP rate, peak memory and (with --profile) where the time goes, for
-// one zoo model at one batch size, training or inference, on random data.
+// one zoo model at one batch size, training or inference, on random data; and (--mode serve) the
+// throughput and latency of N threads calling predict on one model at once, as a server would.
 //
 // Conventions (also in docs/performance.md):
 // - A step is one train_step (forward, loss, backward, optimizer update) or one inference
@@ -10,6 +11,12 @@
 //   several runs; AVX-512 when the CPU has it, else AVX2/FMA), and for reference the rate implied
 //   by the CPU flags (cores x FLOP/cycle x clock).
 // - Peak RSS: VmHWM from /proc/self/status (the process high-water mark, model build included).
+// - Serve: --clients threads each send --steps requests of --batch (default 1) samples through
+//   Model::predict on the one model, one after another, after --warmup untimed ones, all starting
+//   together. Throughput = samples of all clients / wall time from the start to the last answer;
+//   latency = each request's own time (p50, p90, p99 by nearest rank, mean, max). Each call runs
+//   on max(1, threads / clients) intra-op threads (Model::set_intra_op_threads) unless
+//   --intra-op-threads says otherwise.
 #include <fmt/format.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -18,10 +25,12 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -184,9 +193,18 @@ std::string op_kind(const std::string& op) {
   return op;
 }
 
+// 1-minute load average (/proc/loadavg), -1 where unreadable: benchmarks print it next to their
+// numbers, which mean little on a loaded machine.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = -1;
+  if (!(in >> l)) return -1;
+  return l;
+}
+
 struct BenchOptions {
   std::string model = "resnet50-tutorial";
-  int64_t batch = 32;
+  int64_t batch = 0;  // 0: 32, or 1 in serve mode
   std::string input_shape;
   int64_t classes = 0;
   std::string mode = "train";
@@ -200,6 +218,8 @@ struct BenchOptions {
   bool no_fuse = false;
   bool recompute = false;
   bool no_recompute = false;
+  int clients = 1;
+  int intra_op_threads = 0;
 };
 
 double median(std::vector<double> v) {
@@ -208,13 +228,147 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-void run_bench(const BenchOptions& o) {
-  if (o.mode != "train" && o.mode != "infer") {
-    throw ConfigError(fmt::format("--mode must be train or infer, got '{}'", o.mode));
+// Nearest-rank percentile of sorted values.
+double percentile(const std::vector<double>& sorted, double p) {
+  const size_t n = sorted.size();
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(n)));
+  rank = std::clamp<size_t>(rank, 1, n);
+  return sorted[rank - 1];
+}
+
+void run_serve(const BenchOptions& o, int64_t batch) {
+  if (o.clients < 1 || o.clients > 256) {
+    throw ConfigError(fmt::format("--clients must be 1 to 256, got {}", o.clients));
   }
+  if (o.intra_op_threads < 0) {
+    throw ConfigError(fmt::format("--intra-op-threads must be >= 0 (0: threads / clients), got {}",
+                                  o.intra_op_threads));
+  }
+  if (o.profile || o.recompute || o.no_recompute) {
+    throw ConfigError("--profile, --recompute and --no-recompute do not apply to --mode serve");
+  }
+  ops::set_backend(ops::Backend::OneDnn);
+  if (o.threads > 0) ops::set_num_threads(o.threads);
+  const int threads = ops::num_threads();
+  const int intra = o.intra_op_threads > 0 ? o.intra_op_threads : std::max(1, threads / o.clients);
+
+  Model model = build_model(o.model, parse_shape(o.input_shape), o.classes);
+  model.set_inference_fusion(!o.no_fuse);
+  model.set_intra_op_threads(intra);
+  const Shape in_shape = model.input_shapes().at(0);
+  std::vector<int64_t> xdims{batch};
+  for (int64_t d : in_shape.dims()) xdims.push_back(d);
+  std::vector<Tensor> inputs;
+  for (int c = 0; c < o.clients; ++c) {
+    Rng rng(o.seed + static_cast<uint64_t>(c));
+    Tensor x = Tensor::empty(Shape(xdims));
+    for (float& v : x.span<float>()) v = static_cast<float>(rng.uniform01());
+    inputs.push_back(std::move(x));
+  }
+  const double load_before = load_average();
+
+  // Every client warms up, then all start at once; each records its requests' latencies and
+  // when it finished.
+  std::latch ready(o.clients), go(1);
+  std::vector<std::vector<double>> latencies(o.clients);
+  std::vector<Clock::time_point> finished(o.clients);
+  std::vector<std::string> errors(o.clients);
+  std::vector<std::thread> pool;
+  for (int c = 0; c < o.clients; ++c) {
+    pool.emplace_back([&, c] {
+      bool ok = true;
+      try {
+        for (int i = 0; i < o.warmup; ++i) model.predict(inputs[c], batch);
+      } catch (const std::exception& e) {
+        errors[c] = e.what();
+        ok = false;
+      }
+      ready.count_down();
+      go.wait();
+      if (!ok) return;
+      try {
+        for (int i = 0; i < o.steps; ++i) {
+          const auto t0 = Clock::now();
+          model.predict(inputs[c], batch);
+          latencies[c].push_back(seconds_since(t0));
+        }
+      } catch (const std::exception& e) {
+        errors[c] = e.what();
+      }
+      finished[c] = Clock::now();
+    });
+  }
+  ready.wait();
+  const auto start = Clock::now();
+  go.count_down();
+  for (std::thread& t : pool) t.join();
+  for (int c = 0; c < o.clients; ++c) {
+    if (!errors[c].empty()) throw Error(fmt::format("serve client {}: {}", c, errors[c]));
+  }
+  const auto end = *std::max_element(finished.begin(), finished.end());
+  const double wall = std::chrono::duration<double>(end - start).count();
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  const double mean = std::accumulate(all.begin(), all.end(), 0.0) / all.size();
+  const int64_t requests = static_cast<int64_t>(all.size());
+  const double img_s = static_cast<double>(requests * batch) / wall;
+
+  nlohmann::json j;
+  j["model"] = o.model;
+  j["mode"] = "serve";
+  j["batch"] = batch;
+  j["input_shape"] = in_shape.dims();
+  j["clients"] = o.clients;
+  j["threads"] = threads;
+  j["intra_op_threads"] = intra;
+  j["requests_per_client"] = o.steps;
+  j["warmup"] = o.warmup;
+  j["fused_inference"] = !o.no_fuse;
+  j["img_per_s"] = img_s;
+  j["requests_per_s"] = static_cast<double>(requests) / wall;
+  j["latency_ms_p50"] = percentile(all, 50) * 1e3;
+  j["latency_ms_p90"] = percentile(all, 90) * 1e3;
+  j["latency_ms_p99"] = percentile(all, 99) * 1e3;
+  j["latency_ms_mean"] = mean * 1e3;
+  j["latency_ms_max"] = all.back() * 1e3;
+  j["p99_over_mean"] = percentile(all, 99) / mean;
+  j["peak_rss_mb"] = vm_hwm_kib() / 1024.0;
+  j["load_average_1m"] = load_before;
+  if (o.json) {
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print(
+      "{} serve: {} client(s) x {} request(s) of batch {} input {}, {} intra-op thread(s) each "
+      "({} threads), after {} warm-up\n",
+      o.model, o.clients, o.steps, batch, in_shape.str(), intra, threads, o.warmup);
+  fmt::print("  {:.2f} img/s ({:.2f} requests/s) over {:.3f} s\n", img_s, requests / wall, wall);
+  fmt::print(
+      "  latency ms: p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  mean {:.2f}  max {:.2f}  (p99 / mean "
+      "{:.2f})\n",
+      percentile(all, 50) * 1e3, percentile(all, 90) * 1e3, percentile(all, 99) * 1e3, mean * 1e3,
+      all.back() * 1e3, percentile(all, 99) / mean);
+  fmt::print("  peak RSS {:.1f} MB (VmHWM); load average {:.2f} before\n", vm_hwm_kib() / 1024.0,
+             load_before);
+}
+
+void run_bench(const BenchOptions& o_in) {
+  BenchOptions o = o_in;
+  if (o.mode != "train" && o.mode != "infer" && o.mode != "serve") {
+    throw ConfigError(fmt::format("--mode must be train, infer or serve, got '{}'", o.mode));
+  }
+  if (o.batch == 0) o.batch = o.mode == "serve" ? 1 : 32;
   if (o.batch < 1) throw ConfigError(fmt::format("--batch must be positive, got {}", o.batch));
   if (o.steps < 1) throw ConfigError(fmt::format("--steps must be positive, got {}", o.steps));
   if (o.warmup < 0) throw ConfigError(fmt::format("--warmup must be >= 0, got {}", o.warmup));
+  if (o.mode == "serve") {
+    run_serve(o, o.batch);
+    return;
+  }
+  if (o.clients != 1 || o.intra_op_threads != 0) {
+    throw ConfigError("--clients and --intra-op-threads apply to --mode serve only");
+  }
   const Model::Recompute recompute = recompute_mode(o.recompute, o.no_recompute);
   ops::set_backend(ops::Backend::OneDnn);
   if (o.threads > 0) ops::set_num_threads(o.threads);
@@ -242,6 +396,7 @@ void run_bench(const BenchOptions& o) {
                    .loss = "categorical_crossentropy",
                    .metrics = {}});
   }
+  const double load_before = load_average();
   const int64_t rss_before_kib = vm_rss_kib();
   const detail::MemoryStats mem_before = detail::memory_stats();
   detail::reset_peak_memory();
@@ -328,6 +483,7 @@ void run_bench(const BenchOptions& o) {
   j["tensor_mb_before_steps"] = mem_before.live_bytes / 1048576.0;
   j["tensor_peak_mb"] = mem.peak_live_bytes / 1048576.0;
   j["tensor_arena_mapped_mb"] = mem.mapped_bytes / 1048576.0;
+  j["load_average_1m"] = load_before;
 
   double fwd_total = 0, bwd_total = 0;
   std::map<std::string, std::pair<double, int64_t>> kinds;
@@ -377,8 +533,8 @@ void run_bench(const BenchOptions& o) {
       "{:.2f} GHz = {:.1f} GFLOP/s\n",
       peak.isa, threads, peak.measured_gflops, threads, peak.flop_per_cycle, peak.ghz,
       peak.flags_gflops);
-  fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step)\n", hwm_kib / 1024.0,
-             rss_before_kib / 1024.0);
+  fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step); load average {:.2f}\n",
+             hwm_kib / 1024.0, rss_before_kib / 1024.0, load_before);
   fmt::print(
       "  tensors: {:.1f} MB before the first step, {:.1f} MB at most during the steps "
       "({:.1f} MB mapped)\n",
@@ -420,15 +576,24 @@ void run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure training or inference speed (img/s, GFLOP/s, % of peak, peak RSS)");
+      "bench",
+      "Measure training or inference speed (img/s, GFLOP/s, % of peak, peak RSS), or serving "
+      "throughput and latency with concurrent callers");
   cmd->add_option("--model", o->model, "Zoo model name (see `resnet models`)");
-  cmd->add_option("--batch", o->batch, "Batch size");
+  cmd->add_option("--batch", o->batch,
+                  "Batch size (default 32; per request in serve mode, default 1)");
   cmd->add_option("--input-shape", o->input_shape, "Per-sample input H,W,C (default: the model's)");
   cmd->add_option("--classes", o->classes, "Output classes (default: the model's)");
-  cmd->add_option("--mode", o->mode, "train (forward, loss, backward, update) or infer")
-      ->check(CLI::IsMember({"train", "infer"}));
-  cmd->add_option("--steps", o->steps, "Timed steps");
-  cmd->add_option("--warmup", o->warmup, "Untimed steps first (primitive creation, caches)");
+  cmd->add_option("--mode", o->mode,
+                  "train (forward, loss, backward, update), infer (one forward per step) or serve "
+                  "(--clients threads calling predict on one model at once: throughput, latency)")
+      ->check(CLI::IsMember({"train", "infer", "serve"}));
+  cmd->add_option("--clients", o->clients, "Serve mode: concurrent callers (1 to 256)");
+  cmd->add_option("--intra-op-threads", o->intra_op_threads,
+                  "Serve mode: threads of each call (0: max(1, threads / clients))");
+  cmd->add_option("--steps", o->steps, "Timed steps (serve mode: requests per client)");
+  cmd->add_option("--warmup", o->warmup,
+                  "Untimed steps first (primitive creation, caches; serve mode: per client)");
   cmd->add_option("--threads", o->threads, "Compute threads (0: one per core)");
   cmd->add_option("--optimizer", o->optimizer, "Optimizer for --mode train");
   cmd->add_option("--seed", o->seed, "Seed of the random inputs and labels");

@@ -95,3 +95,47 @@ TEST(BenchCli, RecomputeModes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BenchCli, ServeConcurrentClients) {
+  // --mode serve: N threads calling predict on one model at once; every request is counted and
+  // timed, each call runs on threads / clients intra-op threads.
+  const CliRun r = run_cli(
+      "bench --model resnet20 --input-shape 16,16,3 --classes 3 --threads 2 --mode serve "
+      "--clients 3 --steps 4 --warmup 1 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["mode"].get<std::string>(), "serve");
+  EXPECT_EQ(j["batch"].get<int>(), 1);  // serve's default request
+  EXPECT_EQ(j["clients"].get<int>(), 3);
+  EXPECT_EQ(j["intra_op_threads"].get<int>(), 1);
+  EXPECT_EQ(j["requests_per_client"].get<int>(), 4);
+  EXPECT_NEAR(j["requests_per_s"].get<double>(), j["img_per_s"].get<double>(), 1e-9);
+  const double p50 = j["latency_ms_p50"].get<double>(), p99 = j["latency_ms_p99"].get<double>();
+  EXPECT_GT(p50, 0.0);
+  EXPECT_LE(p50, p99);
+  EXPECT_LE(p99, j["latency_ms_max"].get<double>());
+  EXPECT_LE(j["latency_ms_mean"].get<double>(), j["latency_ms_max"].get<double>());
+  EXPECT_GT(j["p99_over_mean"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 0.0);
+
+  const CliRun text = run_cli(
+      "bench --model resnet20 --input-shape 16,16,3 --classes 3 --threads 2 --mode serve "
+      "--clients 1 --batch 2 --steps 2 --warmup 0");
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_NE(text.out.find("1 client(s) x 2 request(s) of batch 2"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("2 intra-op thread(s)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("p99"), std::string::npos) << text.out;
+}
+
+TEST(BenchCli, ServeUsageErrors) {
+  const std::string serve = std::string("bench ") + kTiny + " --steps 1 --mode serve";
+  EXPECT_EQ(run_cli(serve + " --clients 0").status, 2);
+  EXPECT_EQ(run_cli(serve + " --clients 257").status, 2);
+  EXPECT_EQ(run_cli(serve + " --intra-op-threads -1").status, 2);
+  EXPECT_EQ(run_cli(serve + " --profile").status, 2);
+  EXPECT_EQ(run_cli(std::string("bench ") + kTiny + " --mode infer --clients 2").status, 2);
+}
+
+}  // namespace
