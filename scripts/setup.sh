@@ -38,15 +38,23 @@ else
   echo "setup: all packages present"
 fi
 
-# onnxruntime-node, for the ONNX export checks (its install step would download GPU files; the
-# CPU build ships inside the package, hence ONNXRUNTIME_NODE_INSTALL=skip).
+# onnxruntime-node, for the ONNX export checks and the ORT column of bench/compare.sh (its install
+# step would download GPU files; the CPU build ships inside the package, hence
+# ONNXRUNTIME_NODE_INSTALL=skip). Pinned to 1.30.x so that the benchmark ratios do not move with a
+# release; another version already under .deps/ort is replaced.
+ort_version="1.30"
 if [[ "${1:-}" != "--no-node" ]]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
-  if [[ ! -d "$root/.deps/ort/node_modules/onnxruntime-node" ]]; then
-    echo "setup: installing onnxruntime-node into .deps/ort"
+  pkg="$root/.deps/ort/node_modules/onnxruntime-node/package.json"
+  have=""
+  if [[ -f "$pkg" ]]; then
+    have="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg")"
+  fi
+  if [[ "$have" != "$ort_version".* ]]; then
+    echo "setup: installing onnxruntime-node@$ort_version.x into .deps/ort${have:+ (found $have)}"
     mkdir -p "$root/.deps/ort"
     if ! ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix "$root/.deps/ort" --no-audit --no-fund \
-        --loglevel=error onnxruntime-node; then
+        --loglevel=error "onnxruntime-node@~$ort_version.0"; then
       echo "setup: warning: npm could not install onnxruntime-node; the ONNX Runtime checks will skip"
     fi
   fi
