@@ -241,7 +241,8 @@ TEST(SmallConv, MatchesReferenceOnEveryIsa) {
   if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
   // N*OH*OW from 1 to 16: a ResNet's last stages at batch 1 (2x2 and 4x4 outputs, 3x3 and 1x1,
   // stride 2) and batch 2, channel counts that are not multiples of the panel width, odd input
-  // channels, one output pixel, a column of pixels, 9 and 12 rows (two kernel calls), dilation.
+  // channels, one output pixel, a column of pixels, 9 and 12 rows (two kernel calls), every row
+  // count of each panel kind's switch (2/3, 4/5, 6/7, 12/13), dilation.
   const std::vector<ConvGeom> geoms = {conv_geom(1, 2, 2, 64, 3, 64, 1, true),
                                        conv_geom(1, 4, 4, 48, 1, 80, 1, false),
                                        conv_geom(1, 4, 4, 40, 3, 32, 1, true),
@@ -254,6 +255,10 @@ TEST(SmallConv, MatchesReferenceOnEveryIsa) {
                                        conv_geom(3, 1, 2, 5, 1, 33, 1, false),
                                        conv_geom(1, 7, 1, 5, 3, 17, 1, true),
                                        conv_geom(1, 3, 4, 12, 3, 24, 1, true),
+                                       conv_geom(1, 1, 2, 9, 3, 40, 1, true),
+                                       conv_geom(1, 1, 3, 9, 1, 40, 1, false),
+                                       conv_geom(1, 1, 5, 6, 3, 72, 1, true),
+                                       conv_geom(1, 13, 1, 6, 1, 20, 1, false),
                                        dilated(conv_geom(1, 6, 7, 8, 3, 16, 1, false), 2)};
   int seed = 100;
   for (const auto isa : isas) {

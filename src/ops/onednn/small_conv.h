@@ -11,8 +11,10 @@
 // Prepared once: the weights packed into panels of NB output channels, each panel [K][NB]
 // contiguous, so that one panel is one sequential stream; the bias padded to whole panels; where
 // each output pixel reads each tap. Run: each thread takes a contiguous share of the panels and
-// computes up to 8 rows of a panel at a time in registers (four-vector panels for 1-4 rows,
-// which only stream; one-vector panels for more), reading the input in place tap by tap through
+// computes a few rows of a panel at a time in registers (four-vector panels for 1-4 rows on
+// AVX-512 and 1-2 on AVX2, which only stream; for more rows one-vector panels, 8 rows per call,
+// on AVX-512 and two-vector panels, 6 rows per call, on AVX2's 16 registers), reading the input
+// in place tap by tap through
 // a table of row pointers (a tap in the padding reads a row of zeros); bias, residual sum and
 // ReLU are applied before the single store.
 //
