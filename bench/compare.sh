@@ -11,9 +11,14 @@
 #   and latency, each client's calls on max(1, threads / clients) intra-op threads.
 # The ONNX file is the PyTorch model exported with torch.onnx.export (opset 13): the same
 # architecture, and ORT's own graph optimizations (BN folding, fusions) apply to it.
+# --isa avx2 measures what an AVX2 machine gets, on any x86 machine: resnet.cpp and PyTorch run
+# with ONEDNN_MAX_CPU_ISA=AVX2 (resnet.cpp's own kernels follow it; PyTorch's convolutions run on
+# the same system oneDNN), PyTorch also with ATEN_CPU_CAPABILITY=avx2 and OPENBLAS_CORETYPE=Haswell.
+# onnxruntime-node has no such switch: on a CPU with AVX-512 its column is marked "not capped".
+# The table's first lines say which ISA each side ran.
 #
 # Usage: bench/compare.sh [--only train64,train224,infer64,infer224,serve64] [--threads N] [--reps R]
-#                         [--steps K] [--steps224 K] [--build DIR] [--out FILE.md]
+#                         [--steps K] [--steps224 K] [--isa native|avx2] [--build DIR] [--out FILE.md]
 # Needs /usr/bin/python3 with torch/torchvision and onnxruntime-node under .deps/ort
 # (scripts/setup.sh). The @224 training runs take minutes on 2 cores: use --only/--steps224.
 set -euo pipefail
@@ -26,6 +31,7 @@ steps=10
 steps224=3
 build="$root/build"
 out=""
+isa=native
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --only) only="$2"; shift 2 ;;
@@ -35,10 +41,18 @@ while [[ $# -gt 0 ]]; do
     --steps224) steps224="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+    --isa) isa="$2"; shift 2 ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+case "$isa" in
+  native) cap_r=(); cap_t=() ;;
+  avx2)
+    cap_r=(env ONEDNN_MAX_CPU_ISA=AVX2)
+    cap_t=(env ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell) ;;
+  *) echo "compare.sh: --isa must be native or avx2, got '$isa'" >&2; exit 2 ;;
+esac
 resnet="$build/resnet"
 [[ -x "$resnet" ]] || { echo "compare.sh: $resnet not built (cmake --build $build --target resnet_cli)" >&2; exit 2; }
 py=/usr/bin/python3
@@ -88,17 +102,32 @@ onnx_file() {  # model size -> path of an ONNX file exported from PyTorch
 
 rows=()
 header="| run | resnet.cpp img/s | PyTorch img/s (NCHW / ch-last) | ORT img/s | resnet.cpp / PyTorch | resnet.cpp / ORT | peak RSS resnet.cpp / PyTorch MB | RSS ratio |"
+load_before="$(cut -d" " -f1-3 /proc/loadavg)"
 echo "load before: $(uptime)" >&2
 
 q() { printf '%q ' "$@"; }
+# r ARGS...: a resnet.cpp command line; t ARGS...: a PyTorch one; both under the --isa cap.
+r() { q "${cap_r[@]}" "$resnet" "$@"; }
+t() { q "${cap_t[@]}" "$py" "$root/bench/compare_torch.py" "$@"; }
+# Which ISA each side runs (from a short run of each), for the table's header.
+isa_line() {
+  local ri ti oi
+  ri=$(eval "$(r bench --model resnet20 --input-shape 8,8,3 --classes 2 --batch 1 --mode infer --steps 1 --warmup 0 --threads 1 --json)" 2>/dev/null |
+    "$py" -c 'import json,sys; j=json.load(sys.stdin); print(j["kernel_isa"] + " (oneDNN " + j["onednn_isa"] + ")")' || echo "?")
+  ti=$(eval "$(t --model tutorial --mode infer --batch 1 --size 64 --threads 1 --layout nchw --steps 1 --warmup 0)" 2>/dev/null |
+    "$py" -c 'import json,sys; j=json.load(sys.stdin); print("ATen " + j["aten_isa"] + ", oneDNN " + j["onednn_max_isa"])' || echo "?")
+  if grep -qw avx512f /proc/cpuinfo; then cpu=avx512; else cpu=avx2; fi
+  if [[ $isa == avx2 && $cpu == avx512 ]]; then oi="native $cpu: not capped (onnxruntime-node has no ISA switch)"; else oi="native $cpu"; fi
+  echo "ISA: resnet.cpp $ri; PyTorch $ti; ORT $oi (--isa $isa)"
+}
 
 train_row() {  # label torch_model zoo size classes steps
   local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 k=$6
   interleaved \
-    r "$(q "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)" \
-    rr "$(q "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --recompute --json)" \
-    tn "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)" \
-    tc "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)"
+    r "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)" \
+    rr "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --recompute --json)" \
+    tn "$(t --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)" \
+    tc "$(t --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)"
   local tb tbm
   if "$py" -c "import sys; sys.exit(0 if float('$best_tn') >= float('$best_tc') else 1)"; then tb=$best_tn; tbm=$rss_tn; else tb=$best_tc; tbm=$rss_tc; fi
   rows+=("| train $label b32 | $(num "$best_r" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_r" "$tb") | - | $(num "$rss_r" 0) / $(num "$tbm" 0) | $(ratio "$rss_r" "$tbm") |")
@@ -113,9 +142,9 @@ infer_row() {  # label torch_model zoo size classes batch steps
   [[ $have_ort == 1 ]] && ort=(o "$(q node "$root/bench/compare_ort.js" "$(onnx_file "$tm" "$size")" --batch "$b" --size "$size" --threads "$threads" --steps "$k" --warmup 2)")
   best_o=nan
   interleaved \
-    r "$(q "$resnet" bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)" \
-    tn "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)" \
-    tc "$(q "$py" "$root/bench/compare_torch.py" --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)" \
+    r "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)" \
+    tn "$(t --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)" \
+    tc "$(t --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)" \
     "${ort[@]}"
   local tb; tb=$("$py" -c "print(max(float('$best_tn'), float('$best_tc')))")
   rows+=("| infer $label b$b | $(num "$best_r" 1) | $(num "$best_tn" 1) / $(num "$best_tc" 1) | $(num "$best_o" 1) | $(ratio "$best_r" "$tb") | $(ratio "$best_r" "$best_o") | - | - |")
@@ -129,7 +158,7 @@ serve_rows=()
 declare -A serve_one=()
 serve_row() {
   local c=$1 k=$2 i side cmd
-  local -A cmds=([r]="$(q "$resnet" bench --model resnet50-tutorial --input-shape 64,64,3 --classes 6 --mode serve --clients "$c" --steps "$k" --warmup 2 --threads "$threads" --json)")
+  local -A cmds=([r]="$(r bench --model resnet50-tutorial --input-shape 64,64,3 --classes 6 --mode serve --clients "$c" --steps "$k" --warmup 2 --threads "$threads" --json)")
   [[ $have_ort == 1 ]] && cmds[o]="$(q node "$root/bench/compare_ort_serve.js" "$(onnx_file tutorial 64)" --clients "$c" --size 64 --threads "$threads" --steps "$k" --warmup 2)"
   local -A best=() ratio=()
   for ((i = 0; i < reps; ++i)); do
@@ -152,6 +181,8 @@ serve_row() {
   echo "${serve_rows[-1]}" >&2
 }
 
+isa_info="$(isa_line)"
+echo "$isa_info" >&2
 IFS=, read -ra parts <<< "$only"
 for p in "${parts[@]}"; do
   case "$p" in
@@ -170,7 +201,9 @@ done
 echo "load after: $(uptime)" >&2
 
 {
-  echo "threads $threads, best of $reps runs each, load average $(cut -d" " -f1-3 /proc/loadavg) at the end, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "threads $threads, best of $reps runs each, load average $load_before at the start and $(cut -d" " -f1-3 /proc/loadavg) at the end, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo
+  echo "$isa_info"
   echo
   if [[ ${#rows[@]} -gt 0 ]]; then
     echo "$header"

@@ -14,6 +14,7 @@ Usage: /usr/bin/python3 bench/compare_torch.py --model tutorial --mode train --b
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import sys
@@ -87,7 +88,13 @@ def main():
         step()
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
+    # The ISA ATen's own kernels dispatch to (ATEN_CPU_CAPABILITY caps it); oneDNN's cap is
+    # ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA in the environment.
+    cap = re.search(r"CPU capability usage: (\S+)", torch.__config__.show())
+    onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
     print(json.dumps({"framework": "pytorch " + torch.__version__, "model": a.model,
+                      "aten_isa": cap.group(1).lower() if cap else "unknown",
+                      "onednn_max_isa": onednn_cap.lower() if onednn_cap else "native",
                       "mode": a.mode, "batch": a.batch, "size": a.size, "threads": a.threads,
                       "layout": a.layout, "img_per_s": a.batch / med, "ms_per_step": med * 1e3,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))

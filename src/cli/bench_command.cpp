@@ -93,11 +93,12 @@ __attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t iters) {
 #endif
 
 struct Peak {
-  double measured_gflops = 0;  // FMA loop on `threads` threads
+  double measured_gflops = 0;  // FMA loop on `threads` threads, best of every round
   double flags_gflops = 0;     // threads x FLOP/cycle x clock (/proc/cpuinfo)
-  std::string isa;             // "avx512", "avx2", "scalar"
+  std::string isa;             // "avx512", "avx2", "scalar": the best the kernels may use
   int flop_per_cycle = 0;
   double ghz = 0;
+  int rounds = 0;
 };
 
 double cpuinfo_ghz() {
@@ -113,32 +114,38 @@ double cpuinfo_ghz() {
   return best / 1000.0;
 }
 
-Peak measure_peak(int threads) {
-  Peak p;
-  p.ghz = cpuinfo_ghz();
+// The peak FP32 rate of `threads` threads with the vector ISA the kernels may use
+// (ops::kernel_isa(): ONEDNN_MAX_CPU_ISA=AVX2 measures AVX2's peak on an AVX-512 CPU). A round
+// is 20 runs of about 2 ms each, and measure_peak() keeps the best run of every round it is
+// given: the bench measures one round before the timed steps and one after, so that a moment
+// of load during either (another process taking a core) does not lower the peak, which would
+// show a kernel above 100% of it.
+void measure_peak(Peak& p, int threads) {
+  if (p.rounds == 0) {
+    p.ghz = cpuinfo_ghz();
+    p.isa = ops::kernel_isa();
 #if defined(__x86_64__)
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  p.isa = avx512 ? "avx512" : avx2 ? "avx2" : "scalar";
-  // Two FMA pipes of the vector width (Zen 4 splits 512-bit ops into two 256-bit halves, so the
-  // measured loop, not this table, is the number to trust).
-  p.flop_per_cycle = avx512 ? 64 : avx2 ? 32 : 8;
-  if (avx512 || avx2) {
-    const int64_t iters = 2'000'000;
-    for (int rep = 0; rep < 5; ++rep) {
-      double flop = 0;
-      const auto t0 = Clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : flop)
-      { flop += avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters); }
-      p.measured_gflops = std::max(p.measured_gflops, flop / seconds_since(t0) / 1e9);
-    }
-  }
+    // Two FMA pipes of the vector width (Zen 4 splits 512-bit ops into two 256-bit halves, so the
+    // measured loop, not this table, is the number to trust).
+    p.flop_per_cycle = p.isa == "avx512" ? 64 : p.isa == "avx2" ? 32 : 8;
 #else
-  p.isa = "scalar";
-  p.flop_per_cycle = 2;
+    p.flop_per_cycle = 2;
 #endif
-  p.flags_gflops = threads * p.flop_per_cycle * p.ghz;
-  return p;
+    p.flags_gflops = threads * p.flop_per_cycle * p.ghz;
+  }
+  ++p.rounds;
+#if defined(__x86_64__)
+  if (p.isa == "scalar") return;
+  const bool avx512 = p.isa == "avx512";
+  const int64_t iters = avx512 ? 200'000 : 400'000;
+  for (int rep = 0; rep < 20; ++rep) {
+    double flop = 0;
+    const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : flop)
+    { flop += avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters); }
+    p.measured_gflops = std::max(p.measured_gflops, flop / seconds_since(t0) / 1e9);
+  }
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +243,39 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[rank - 1];
 }
 
+nlohmann::json kernels_json(const std::vector<ops::ConvKernelUse>& kernels) {
+  nlohmann::json jk = nlohmann::json::array();
+  for (const auto& k : kernels) {
+    jk.push_back({{"kind", k.kind},
+                  {"kernel", k.kernel},
+                  {"algorithm", k.algorithm},
+                  {"geometries", k.geometries}});
+  }
+  return jk;
+}
+
+// Which kernel ran each kind of convolution: "kernels: avx2 (oneDNN avx2)" and a line per kind.
+void print_kernels(const std::vector<ops::ConvKernelUse>& kernels) {
+  fmt::print(
+      "  kernels: {} (oneDNN ISA {}); convolutions by kind, kernel (algorithm) x geometries\n",
+      ops::kernel_isa(), ops::onednn_isa());
+  std::string kind;
+  std::string line;
+  auto flush = [&] {
+    if (!kind.empty()) fmt::print("    {:<18} {}\n", kind, line);
+  };
+  for (const auto& k : kernels) {
+    if (k.kind != kind) {
+      flush();
+      kind = k.kind;
+      line.clear();
+    }
+    line += fmt::format("{}{} ({}) x {}", line.empty() ? "" : ", ", k.kernel, k.algorithm,
+                        k.geometries);
+  }
+  flush();
+}
+
 void run_serve(const BenchOptions& o, int64_t batch) {
   if (o.clients < 1 || o.clients > 256) {
     throw ConfigError(fmt::format("--clients must be 1 to 256, got {}", o.clients));
@@ -266,6 +306,7 @@ void run_serve(const BenchOptions& o, int64_t batch) {
     inputs.push_back(std::move(x));
   }
   const double load_before = load_average();
+  ops::reset_conv_kernels_used();
 
   // Every client warms up, then all start at once; each records its requests' latencies and
   // when it finished.
@@ -335,6 +376,10 @@ void run_serve(const BenchOptions& o, int64_t batch) {
   j["p99_over_mean"] = percentile(all, 99) / mean;
   j["peak_rss_mb"] = vm_hwm_kib() / 1024.0;
   j["load_average_1m"] = load_before;
+  j["kernel_isa"] = ops::kernel_isa();
+  j["onednn_isa"] = ops::onednn_isa();
+  const std::vector<ops::ConvKernelUse> kernels = ops::conv_kernels_used();
+  j["conv_kernels"] = kernels_json(kernels);
   if (o.json) {
     fmt::print("{}\n", j.dump(2));
     return;
@@ -351,6 +396,7 @@ void run_serve(const BenchOptions& o, int64_t batch) {
       all.back() * 1e3, percentile(all, 99) / mean);
   fmt::print("  peak RSS {:.1f} MB (VmHWM); load average {:.2f} before\n", vm_hwm_kib() / 1024.0,
              load_before);
+  print_kernels(kernels);
 }
 
 void run_bench(const BenchOptions& o_in) {
@@ -397,6 +443,9 @@ void run_bench(const BenchOptions& o_in) {
                    .metrics = {}});
   }
   const double load_before = load_average();
+  Peak peak;
+  measure_peak(peak, threads);
+  ops::reset_conv_kernels_used();
   const int64_t rss_before_kib = vm_rss_kib();
   const detail::MemoryStats mem_before = detail::memory_stats();
   detail::reset_peak_memory();
@@ -451,7 +500,7 @@ void run_bench(const BenchOptions& o_in) {
   const double img_s = o.batch / med;
   const double flop_step = forward_flops_per_sample(model) * o.batch * (train ? 3.0 : 1.0);
   const double gflops = flop_step / med / 1e9;
-  const Peak peak = measure_peak(threads);
+  measure_peak(peak, threads);
   const double peak_used = peak.measured_gflops > 0 ? peak.measured_gflops : peak.flags_gflops;
   const int64_t hwm_kib = vm_hwm_kib();
   const detail::MemoryStats mem = detail::memory_stats();
@@ -477,6 +526,10 @@ void run_bench(const BenchOptions& o_in) {
   j["peak_gflop_per_s"] = peak_used;
   j["peak_gflop_per_s_flags"] = peak.flags_gflops;
   j["peak_isa"] = peak.isa;
+  j["kernel_isa"] = ops::kernel_isa();
+  j["onednn_isa"] = ops::onednn_isa();
+  const std::vector<ops::ConvKernelUse> kernels = ops::conv_kernels_used();
+  j["conv_kernels"] = kernels_json(kernels);
   j["percent_of_peak"] = 100.0 * gflops / peak_used;
   j["peak_rss_mb"] = hwm_kib / 1024.0;
   j["rss_before_steps_mb"] = rss_before_kib / 1024.0;
@@ -529,10 +582,11 @@ void run_bench(const BenchOptions& o_in) {
              flop_step / 1e9, train ? ", x3 for training" : "", gflops, 100.0 * gflops / peak_used,
              peak_used);
   fmt::print(
-      "  peak: measured {} FMA loop on {} threads {:.1f} GFLOP/s; CPU flags {} x {} FLOP/cycle x "
-      "{:.2f} GHz = {:.1f} GFLOP/s\n",
+      "  peak: measured {} FMA loop on {} threads {:.1f} GFLOP/s (best of 20 runs before and 20 "
+      "after the steps); CPU flags {} x {} FLOP/cycle x {:.2f} GHz = {:.1f} GFLOP/s\n",
       peak.isa, threads, peak.measured_gflops, threads, peak.flop_per_cycle, peak.ghz,
       peak.flags_gflops);
+  print_kernels(kernels);
   fmt::print("  peak RSS {:.1f} MB (VmHWM; {:.1f} MB before the first step); load average {:.2f}\n",
              hwm_kib / 1024.0, rss_before_kib / 1024.0, load_before);
   fmt::print(

@@ -31,6 +31,11 @@ PreparedConv::PreparedConv(const Tensor& w, const Tensor& b, const ConvGeom& g, 
   if (backend() == Backend::OneDnn) impl_ = onednn::prepare_conv2d_fused(w, b, g, residual, relu);
 }
 
+std::vector<ConvKernelUse> conv_kernels_used() { return onednn::conv_kernels_used(); }
+void reset_conv_kernels_used() { onednn::reset_conv_kernels_used(); }
+std::string kernel_isa() { return onednn::isa_name(onednn::best_isa()); }
+std::string onednn_isa() { return onednn::onednn_isa_name(); }
+
 std::string PreparedConv::kernel() const {
   return impl_ == nullptr ? "ref" : onednn::prepared_conv2d_kernel(impl_);
 }

@@ -196,6 +196,26 @@ class PreparedConv {
   bool relu_ = false;
 };
 
+// Which kernels the convolutions of this process chose, for `resnet bench`: one entry per
+// (kind, kernel) with the number of distinct convolution geometries that use it. Kinds:
+// "forward" (training, and inference without the fused plan), "forward inference" (the
+// prepared, fused convolutions), "backward data", "backward weights". Kernels are oneDNN's
+// implementation names ("jit:avx2", "brgconv:avx512_core", "jit_wino_4x3:avx512_core", ...) or
+// "small-conv avx2" / "small-conv avx512"; algorithm is "direct", "winograd", "small-output" or
+// "gemm". Recorded when a kernel is chosen (once per geometry and thread count), so listing it
+// costs nothing per call. Empty on the reference backend.
+struct ConvKernelUse {
+  std::string kind, kernel, algorithm;
+  int64_t geometries = 0;
+};
+std::vector<ConvKernelUse> conv_kernels_used();
+void reset_conv_kernels_used();
+// The best vector ISA the kernels may use here, "avx512", "avx2" or "scalar": what the CPU has,
+// capped by ONEDNN_MAX_CPU_ISA (which caps oneDNN and resnet.cpp's own kernels alike); and
+// oneDNN's own name for its effective ISA ("avx2", "avx512_core_vnni", ...).
+std::string kernel_isa();
+std::string onednn_isa();
+
 // Folds inference-mode batch norm into the preceding convolution (kernel HWIO, F = last axis):
 // s = gamma / sqrt(var + eps), w_out = w * s, b_out = (b - mean) * s + beta (b undefined: 0).
 // Computed in double; w_out/b_out are (re)allocated plain when their shapes differ, then

@@ -3,6 +3,7 @@
 // layer, the inference plan can be switched off, and bad options are usage errors (exit 2).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -45,6 +46,72 @@ TEST(BenchCli, TrainJsonWithProfile) {
     if (l["class"] == "Conv2D" && l["bwd_ms"].get<double>() > 0.0) conv_seen = true;
   }
   EXPECT_TRUE(conv_seen);
+}
+
+// Which kernel ran each kind of convolution: every kind the step uses is listed with a kernel,
+// an algorithm and a geometry count, and the list follows what ran (training: forward and both
+// gradients; inference: the prepared convolutions, on the small-output kernels where every output
+// has at most 16 pixels and the CPU has AVX2).
+std::map<std::string, int> kernel_kinds(const nlohmann::json& j) {
+  std::map<std::string, int> kinds;
+  for (const auto& k : j.at("conv_kernels")) {
+    EXPECT_FALSE(k.at("kernel").get<std::string>().empty()) << k.dump();
+    const std::string alg = k.at("algorithm").get<std::string>();
+    EXPECT_TRUE(alg == "direct" || alg == "winograd" || alg == "small-output" || alg == "gemm")
+        << k.dump();
+    EXPECT_GT(k.at("geometries").get<int>(), 0) << k.dump();
+    kinds[k.at("kind").get<std::string>()] += k.at("geometries").get<int>();
+  }
+  return kinds;
+}
+
+TEST(BenchCli, KernelsOfEachConvolutionKind) {
+  const CliRun train = run_cli(std::string("bench ") + kTiny + " --mode train --steps 1 --json");
+  ASSERT_EQ(train.status, 0) << train.out;
+  const nlohmann::json jt = nlohmann::json::parse(train.out);
+  const auto kinds = kernel_kinds(jt);
+  for (const char* kind : {"forward", "backward data", "backward weights"}) {
+    EXPECT_GT(kinds.count(kind), 0u) << kind << " in " << jt["conv_kernels"].dump();
+  }
+  EXPECT_EQ(kinds.count("forward inference"), 0u) << jt["conv_kernels"].dump();
+  for (const char* key : {"kernel_isa", "onednn_isa", "peak_isa"}) {
+    EXPECT_FALSE(jt.at(key).get<std::string>().empty()) << key;
+  }
+  EXPECT_EQ(jt["kernel_isa"], jt["peak_isa"]);
+
+  const CliRun infer = run_cli(
+      "bench --model resnet20 --input-shape 4,4,3 --classes 3 --batch 1 --threads 1 --mode infer "
+      "--steps 1 --json");
+  ASSERT_EQ(infer.status, 0) << infer.out;
+  const nlohmann::json ji = nlohmann::json::parse(infer.out);
+  EXPECT_EQ(kernel_kinds(ji).count("forward inference"), 1u) << ji["conv_kernels"].dump();
+  bool small = false;
+  for (const auto& k : ji["conv_kernels"]) small |= k["algorithm"] == "small-output";
+  // 4x4 inputs: every convolution has at most 16 output pixels.
+  EXPECT_EQ(small, ji["kernel_isa"] != "scalar") << ji["conv_kernels"].dump();
+
+  const CliRun text = run_cli(std::string("bench ") + kTiny + " --mode train --steps 1");
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_NE(text.out.find("kernels: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("backward weights"), std::string::npos) << text.out;
+}
+
+// ONEDNN_MAX_CPU_ISA caps resnet.cpp's own kernels and the measured peak too: SSE4.1 leaves no
+// ISA that the small-output kernels or the FMA peak loop use.
+TEST(BenchCli, IsaCapCoversOwnKernelsAndPeak) {
+  const std::string cmd = "ONEDNN_MAX_CPU_ISA=SSE41 " + std::string(RESNET_CLI_PATH) +
+                          " bench --model resnet20 --input-shape 4,4,3 --classes 3 --batch 1 "
+                          "--threads 1 --mode infer --steps 1 --json 2>/dev/null";
+  const resnet::testing::CommandResult c = resnet::testing::run_command(cmd);
+  ASSERT_EQ(c.code, 0) << c.out;
+  const nlohmann::json j = nlohmann::json::parse(c.out);
+  EXPECT_EQ(j["kernel_isa"], "scalar");
+  EXPECT_EQ(j["peak_isa"], "scalar");
+  EXPECT_EQ(j["onednn_isa"], "sse41");
+  for (const auto& k : j["conv_kernels"]) {
+    EXPECT_NE(k["algorithm"], "small-output") << k.dump();
+    EXPECT_EQ(k["kernel"].get<std::string>().find("avx"), std::string::npos) << k.dump();
+  }
 }
 
 TEST(BenchCli, InferenceFusedAndUnfused) {

@@ -71,6 +71,76 @@ void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs(
 
 int num_threads() { return omp_get_max_threads(); }
 
+namespace {
+// The bits of oneDNN's ISA values (dnnl_cpu_isa_t is a bit set: avx2 = 0x7 includes sse41 and
+// avx, avx512_core = 0x27 includes those).
+unsigned effective_isa_bits() {
+  static const unsigned bits = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return bits;
+}
+bool has_bits(unsigned want) { return (effective_isa_bits() & want) == want; }
+}  // namespace
+
+bool isa_allowed(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Scalar:
+      return true;
+    case CpuIsa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             has_bits(dnnl_cpu_isa_avx2);
+    case CpuIsa::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+             has_bits(dnnl_cpu_isa_avx512_core);
+  }
+  return false;
+}
+
+CpuIsa best_isa() {
+  if (isa_allowed(CpuIsa::Avx512)) return CpuIsa::Avx512;
+  if (isa_allowed(CpuIsa::Avx2)) return CpuIsa::Avx2;
+  return CpuIsa::Scalar;
+}
+
+const char* isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Scalar:
+      return "scalar";
+    case CpuIsa::Avx2:
+      return "avx2";
+    case CpuIsa::Avx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+std::string onednn_isa_name() {
+  switch (static_cast<dnnl_cpu_isa_t>(effective_isa_bits())) {
+    case dnnl_cpu_isa_all:
+      return "all";
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+      return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic:
+      return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+  }
+  return fmt::format("0x{:x}", effective_isa_bits());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Descriptors.
 

@@ -7,7 +7,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/allocator.h"
 #include "ops/onednn/common.h"
@@ -21,6 +26,27 @@ namespace {
 using dnnl::convolution_backward_data;
 using dnnl::convolution_backward_weights;
 using dnnl::convolution_forward;
+
+// The record behind conv_kernels_used(): (kind, kernel) -> the geometries that chose it.
+struct KernelRecord {
+  std::mutex mu;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> uses;
+};
+KernelRecord& kernel_record() {
+  static KernelRecord r;
+  return r;
+}
+
+void note_kernel(const char* kind, std::string kernel, const ConvGeom& g) {
+  KernelRecord& r = kernel_record();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.uses[{kind, std::move(kernel)}].insert(g.str());
+}
+
+template <class Pd>
+void note_primitive(const char* kind, const Pd& pd, const ConvGeom& g) {
+  note_kernel(kind, pd.impl_info_str(), g);
+}
 
 struct ConvDims {
   memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
@@ -63,6 +89,7 @@ std::shared_ptr<const ConvFwd> conv_fwd(const ConvGeom& g, bool with_bias) {
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_md(d.src),
         any_md(d.weights), bias_md, any_md(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r);
     convolution_forward::primitive_desc pd(desc, user_scratchpad(), engine());
+    note_primitive("forward", pd, g);
     return ConvFwd{pd, convolution_forward(pd)};
   });
 }
@@ -87,6 +114,7 @@ std::shared_ptr<const ConvFwd> conv_fwd_fused(const ConvGeom& g, bool with_bias,
     dnnl::primitive_attr attr = user_scratchpad();
     attr.set_post_ops(po);
     convolution_forward::primitive_desc pd(desc, attr, engine());
+    note_primitive("forward inference", pd, g);
     return ConvFwd{pd, convolution_forward(pd)};
   });
 }
@@ -104,6 +132,7 @@ std::shared_ptr<const ConvBwdData> conv_bwd_data(const ConvGeom& g) {
                                          d.pad_l, d.pad_r);
     convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), engine(),
                                                  conv_fwd(g, false)->pd);
+    note_primitive("backward data", pd, g);
     return ConvBwdData{pd, convolution_backward_data(pd)};
   });
 }
@@ -122,6 +151,7 @@ std::shared_ptr<const ConvBwdWeights> conv_bwd_weights(const ConvGeom& g, bool w
                                             d.dilates, d.pad_l, d.pad_r);
     convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), engine(),
                                                     conv_fwd(g, with_bias)->pd);
+    note_primitive("backward weights", pd, g);
     return ConvBwdWeights{pd, convolution_backward_weights(pd)};
   });
 }
@@ -232,7 +262,12 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
         auto p = std::make_shared<PreparedConvImpl>();
         p->g = g;
         p->small = prepare_small_conv(w, b, g, relu);
-        if (p->small) return std::shared_ptr<const void>(std::move(p));
+        if (p->small) {
+          note_kernel(
+              "forward inference",
+              std::string("small-conv ") + small_conv_isa_name(small_conv_isa_of(*p->small)), g);
+          return std::shared_ptr<const void>(std::move(p));
+        }
         if (winograd_pays(g)) {
           try {
             p->conv = conv_fwd_fused(g, b.defined(), residual, relu, true);
@@ -307,6 +342,27 @@ Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Te
 }
 
 void set_inference_winograd(bool on) { winograd_setting().store(on); }
+
+std::vector<ConvKernelUse> conv_kernels_used() {
+  KernelRecord& r = kernel_record();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<ConvKernelUse> out;
+  for (const auto& [key, geoms] : r.uses) {
+    const std::string& k = key.second;
+    const char* algorithm = k.rfind("small-conv", 0) == 0         ? "small-output"
+                            : k.find("wino") != std::string::npos ? "winograd"
+                            : k.find("gemm") != std::string::npos ? "gemm"
+                                                                  : "direct";
+    out.push_back({key.first, k, algorithm, static_cast<int64_t>(geoms.size())});
+  }
+  return out;
+}
+
+void reset_conv_kernels_used() {
+  KernelRecord& r = kernel_record();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.uses.clear();
+}
 
 bool winograd_available() {
   static const bool available = [] {

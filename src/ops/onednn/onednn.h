@@ -17,6 +17,17 @@ namespace resnet::ops::onednn {
 void set_num_threads(int n);
 int num_threads();
 
+// The vector instruction sets of x86 CPUs that the kernels here distinguish, and whether oneDNN
+// may use one on this CPU: the CPU has it and ONEDNN_MAX_CPU_ISA (read by oneDNN when it is
+// first asked) does not cap below it. resnet.cpp's own kernels follow the same cap, so that
+// ONEDNN_MAX_CPU_ISA=AVX2 measures what an AVX2 machine runs. Avx512 means AVX-512 F/CD/BW/DQ/VL
+// (oneDNN's avx512_core).
+enum class CpuIsa { Scalar, Avx2, Avx512 };
+bool isa_allowed(CpuIsa isa);
+CpuIsa best_isa();                 // the best isa_allowed()
+const char* isa_name(CpuIsa isa);  // "scalar", "avx2", "avx512"
+std::string onednn_isa_name();     // oneDNN's effective ISA: "avx2", "avx512_core", ...
+
 // `t` in the logical layout (row-major in the order of its shape); `t` itself when already plain.
 Tensor to_plain(const Tensor& t);
 
@@ -33,6 +44,9 @@ void set_inference_winograd(bool on);
 bool inference_winograd();
 bool winograd_available();  // oneDNN has Winograd kernels for this CPU
 std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared);
+// ops::conv_kernels_used(): what the convolution primitives and prepared convolutions chose.
+std::vector<ConvKernelUse> conv_kernels_used();
+void reset_conv_kernels_used();
 Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Tensor& x,
                            const Tensor& residual, bool reuse_residual);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom& g);

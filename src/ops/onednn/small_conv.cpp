@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "ops/onednn/common.h"
 #include "ops/onednn/onednn.h"
 #include "resnet/error.h"
 #include "resnet/runtime.h"
@@ -80,9 +81,11 @@ bool cpu_supports(SmallConvIsa isa) {
     case SmallConvIsa::None:
       return true;
     case SmallConvIsa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             isa_allowed(CpuIsa::Avx2);
     case SmallConvIsa::Avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+             isa_allowed(CpuIsa::Avx512);
   }
   return false;
 }

@@ -33,10 +33,12 @@ namespace resnet::ops::onednn {
 inline constexpr int64_t kSmallConvMaxPixels = 16;
 
 enum class SmallConvIsa { None, Avx2, Avx512 };
-// The instruction set used by the small-convolution kernels: the best this CPU has, None when
-// it has neither or RESNET_SMALL_CONV=0. Tests override it (None turns the path off).
+// The instruction set used by the small-convolution kernels: the best this CPU has within
+// oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA=AVX2 caps these kernels to AVX2 as well), None when it has
+// neither or RESNET_SMALL_CONV=0. Tests override it (None turns the path off).
 SmallConvIsa small_conv_isa();
 void set_small_conv_isa(SmallConvIsa isa);  // must be supported by the CPU (checked)
+// The CPU has `isa` and oneDNN's ISA cap allows it.
 bool cpu_supports(SmallConvIsa isa);
 const char* small_conv_isa_name(SmallConvIsa isa);
 
