@@ -15,6 +15,7 @@
 #include "core/allocator.h"
 #include "ops/onednn/onednn.h"
 #include "ops/onednn/small_conv.h"
+#include "ops/onednn/winograd.h"
 #include "ops/ops.h"
 #include "resnet/layers.h"
 #include "resnet/model.h"
@@ -85,8 +86,14 @@ TEST(FusedConv, OneDnnMatchesUnfusedReference) {
         EXPECT_TRUE(prepared.defined());
         const Tensor first = plain(prepared(x, r, false)).clone();
         EXPECT_TRUE(AllClose(plain(prepared(x, r, false)), first, 0.0, ctx + " prepared again"));
+        // Winograd (3x3 stride 1 with 4x4+ outputs on AVX2) rounds differently: within 1e-4.
         const bool same_primitive = prepared.kernel() == "onednn";
-        EXPECT_TRUE(AllClose(first, actual, same_primitive ? 0.0 : 1e-5, ctx + " prepared"));
+        const bool winograd = prepared.kernel().find("winograd") != std::string::npos;
+        EXPECT_TRUE(AllClose(first, actual,
+                             same_primitive ? 0.0
+                             : winograd     ? 1e-4
+                                            : 1e-5,
+                             ctx + " prepared " + prepared.kernel()));
       }
       EXPECT_TRUE(AllClose(actual, expected, 1e-5, ctx));
       // The ref backend's fused call is the unfused chain.
@@ -315,15 +322,80 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   ASSERT_NE(prepared.kernel().find("small-conv"), std::string::npos);
   EXPECT_TRUE(AllClose(prepared(x, r, false), expected, 1e-5, "blocked input and residual"));
   EXPECT_TRUE(AllClose(prepared(x, r, true), expected, 1e-5, "blocked residual handed over"));
-  // More output pixels than the kernels take: oneDNN.
+  // More output pixels than the kernels take: oneDNN (or, on AVX2, our Winograd).
   const ConvGeom big = conv_geom(2, 4, 4, 32, 3, 32, 1, true);
   ASSERT_GT(big.n * big.oh * big.ow, onednn::kSmallConvMaxPixels);
-  EXPECT_EQ(PreparedConv(w, b, big, false, true).kernel(), "onednn");
+  const std::string big_kernel = PreparedConv(w, b, big, false, true).kernel();
+  EXPECT_TRUE(big_kernel == "onednn" || big_kernel == "winograd-f4x4 avx2") << big_kernel;
   // Switched off: oneDNN, the same result.
   SmallConvIsaScope off(onednn::SmallConvIsa::None);
   const PreparedConv on_onednn(w, b, g, true, true);
   EXPECT_EQ(on_onednn.kernel(), "onednn");
   EXPECT_TRUE(AllClose(on_onednn(x, r, false), expected, 1e-5, "oneDNN"));
+}
+
+// Our Winograd F(4x4, 3x3) (AVX2) against the reference convolution: within 1e-4 of the
+// output's largest magnitude (the bound; measured below 1e-5 here, printed), over partial
+// tiles at the right and bottom edges, same and valid padding, one and many blocks of tiles,
+// bias / residual / ReLU, the residual handed over, and an input in a blocked layout.
+TEST(WinogradConv, MatchesReferenceWithinTolerance) {
+  if (!onednn::cpu_supports(onednn::SmallConvIsa::Avx2)) GTEST_SKIP() << "no AVX2+FMA";
+  BackendScope dnn(Backend::OneDnn);
+  SmallConvIsaScope scope(onednn::SmallConvIsa::Avx2);
+  const std::vector<ConvGeom> geoms = {
+      conv_geom(1, 4, 4, 8, 3, 16, 1, true),    conv_geom(1, 8, 8, 16, 3, 32, 1, true),
+      conv_geom(2, 15, 15, 64, 3, 64, 1, true), conv_geom(1, 9, 7, 24, 3, 16, 1, false),
+      conv_geom(1, 3, 5, 8, 3, 16, 1, true),    conv_geom(3, 14, 14, 256, 3, 32, 1, true),
+      conv_geom(1, 28, 28, 32, 3, 48, 1, true)};
+  double worst = 0;
+  int seed = 700;
+  for (const ConvGeom& g : geoms) {
+    ASSERT_TRUE(onednn::winograd_conv_applies(g)) << g.str();
+    for (int mask = 0; mask < 8; ++mask) {
+      const bool bias = mask & 1, with_res = mask & 2, relu = mask & 4;
+      const std::string ctx = g.str() + " bias=" + std::to_string(bias) +
+                              " residual=" + std::to_string(with_res) +
+                              " relu=" + std::to_string(relu);
+      const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, ++seed);
+      const Tensor w = random_tensor({3, 3, g.c, g.f}, ++seed, -0.3f, 0.3f);
+      const Tensor b = bias ? random_tensor({g.f}, ++seed) : Tensor();
+      const Tensor r = with_res ? random_tensor({g.n, g.oh, g.ow, g.f}, ++seed) : Tensor();
+      const Tensor expected = reference_fused(x, w, b, g, r, relu);
+      const auto p = onednn::prepare_winograd_conv(w, b, g, relu);
+      ASSERT_NE(p, nullptr) << ctx;
+      const Tensor y = onednn::run_winograd_conv(*p, x, r, false);
+      EXPECT_TRUE(AllClose(y, expected, 1e-4, ctx));
+      worst = std::max(worst, testing::max_rel_error(y, expected));
+      if (with_res) {
+        const Tensor r2 = r.clone();
+        const Tensor in_place = onednn::run_winograd_conv(*p, x, r2, true);
+        EXPECT_TRUE(in_place.shares_storage(r2)) << ctx;
+        EXPECT_TRUE(AllClose(in_place, y, 0.0, ctx + " in place"));
+      }
+    }
+  }
+  std::printf("Winograd F(4x4,3x3) max |winograd - direct| / max |direct|: %.3g\n", worst);
+  // Through PreparedConv, where the plan's rule picks it (512+ output pixels per batch), with
+  // the input in a training convolution's blocked layout.
+  const ConvGeom g = conv_geom(2, 16, 16, 32, 3, 32, 1, true);
+  const ConvGeom g0 = conv_geom(2, 16, 16, 16, 1, 32, 1, false);
+  const Tensor x = conv2d_forward(random_tensor({2, 16, 16, 16}, 1),
+                                  random_tensor({1, 1, 16, 32}, 2), Tensor(), g0);
+  const Tensor w = random_tensor({3, 3, 32, 32}, 3, -0.3f, 0.3f);
+  const Tensor b = random_tensor({32}, 4);
+  const PreparedConv prepared(w, b, g, false, true);
+  EXPECT_EQ(prepared.kernel(), "winograd-f4x4 avx2");
+  EXPECT_TRUE(AllClose(prepared(x, Tensor(), false), reference_fused(x, w, b, g, Tensor(), true),
+                       1e-4, "prepared, blocked input"));
+  // Switched off (RESNET_WINOGRAD=0's setting): direct.
+  onednn::set_inference_winograd(false);
+  EXPECT_EQ(PreparedConv(w, b, g, false, true).kernel(), "onednn");
+  onednn::set_inference_winograd(true);
+  // Not for stride 2, dilation or channel counts off the vector width.
+  EXPECT_FALSE(onednn::winograd_conv_applies(conv_geom(1, 8, 8, 16, 3, 16, 2, true)));
+  EXPECT_FALSE(onednn::winograd_conv_applies(dilated(conv_geom(1, 8, 8, 16, 3, 16, 1, false), 2)));
+  EXPECT_FALSE(onednn::winograd_conv_applies(conv_geom(1, 8, 8, 12, 3, 16, 1, true)));
+  EXPECT_FALSE(onednn::winograd_conv_applies(conv_geom(1, 8, 8, 16, 3, 24, 1, true)));
 }
 
 TEST(SmallConv, NaNInputsGiveWhatOneDnnGives) {

@@ -18,6 +18,7 @@
 #include "ops/onednn/common.h"
 #include "ops/onednn/onednn.h"
 #include "ops/onednn/small_conv.h"
+#include "ops/onednn/winograd.h"
 #include "resnet/runtime.h"
 
 namespace resnet::ops::onednn {
@@ -238,8 +239,18 @@ bool winograd_pays(const ConvGeom& g) {
          ((pixels >= 16 && g.n * pixels >= 512) || (pixels >= 100 && g.c >= 256));
 }
 
+// Our AVX2 Winograd (winograd.h), measured against oneDNN's AVX2 direct convolutions on a 2-core
+// Zen 2 (2 threads, per layer in the inference plan): 1.5-3.5x faster for 4x4+ outputs at batch
+// 8 and 32 (tutorial ResNet-50 @64) and 1.6-2.7x at batch 1 for ResNet-50 @224's 56x56 to 7x7
+// maps; slower at batch 1 on 15x15x64 (16 tiles of 64 channels: too little work per call).
+// Smaller outputs waste most of a 4x4 tile.
+bool own_winograd_pays(const ConvGeom& g) {
+  return g.oh >= 4 && g.ow >= 4 && (g.n * g.oh * g.ow >= 512 || g.c >= 128);
+}
+
 struct PreparedConvImpl {
-  std::shared_ptr<const SmallConv> small;  // set: the streaming kernel, none of the rest
+  std::shared_ptr<const SmallConv> small;    // set: the streaming kernel, none of the rest
+  std::shared_ptr<const WinogradConv> wino;  // set: our AVX2 Winograd, none of the rest
   std::shared_ptr<const ConvFwd> conv;
   bool winograd = false;
   ConvGeom g;
@@ -266,6 +277,11 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
           note_kernel(
               "forward inference",
               std::string("small-conv ") + small_conv_isa_name(small_conv_isa_of(*p->small)), g);
+          return std::shared_ptr<const void>(std::move(p));
+        }
+        if (winograd_conv_applies(g) && own_winograd_pays(g)) {
+          p->wino = prepare_winograd_conv(w, b, g, relu);
+          note_kernel("forward inference", "winograd-f4x4 avx2", g);
           return std::shared_ptr<const void>(std::move(p));
         }
         if (winograd_pays(g)) {
@@ -296,6 +312,7 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
 std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared) {
   const auto& p = *static_cast<const PreparedConvImpl*>(prepared.get());
   if (p.small) return std::string("small-conv ") + small_conv_isa_name(small_conv_isa_of(*p.small));
+  if (p.wino) return "winograd-f4x4 avx2";
   return p.winograd ? "onednn winograd" : "onednn";
 }
 
@@ -313,6 +330,7 @@ Tensor run_prepared_conv2d(const std::shared_ptr<const void>& prepared, const Te
       },
       [&] {
         if (p.small) return run_small_conv(*p.small, x, residual, reuse_residual);
+        if (p.wino) return run_winograd_conv(*p.wino, x, residual, reuse_residual);
         // The input as the primitive wants it: a view when it already is (the output of the
         // previous convolution), else a reordered copy. Layouts are compared by their shared
         // Layout objects rather than through descriptors made per call (conv2d_forward_fused's
