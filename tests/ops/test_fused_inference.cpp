@@ -334,10 +334,10 @@ TEST(SmallConv, BlockedInputsLargeOutputsAndSwitchingOff) {
   EXPECT_TRUE(AllClose(on_onednn(x, r, false), expected, 1e-5, "oneDNN"));
 }
 
-// Our Winograd F(4x4, 3x3) (AVX2) against the reference convolution: within 1e-4 of the
-// output's largest magnitude (the bound; measured below 1e-5 here, printed), over partial
-// tiles at the right and bottom edges, same and valid padding, one and many blocks of tiles,
-// bias / residual / ReLU, the residual handed over, and an input in a blocked layout.
+// Our Winograd F(4x4, 3x3) and F(2x2, 3x3) (AVX2) against the reference convolution: within 1e-4 of
+// the output's largest magnitude (the bound; measured below 1e-5 here, printed), over
+// partial tiles at the right and bottom edges, same and valid padding, one and many blocks of
+// tiles, bias / residual / ReLU, the residual handed over, and an input in a blocked layout.
 TEST(WinogradConv, MatchesReferenceWithinTolerance) {
   if (!onednn::cpu_supports(onednn::SmallConvIsa::Avx2)) GTEST_SKIP() << "no AVX2+FMA";
   BackendScope dnn(Backend::OneDnn);
@@ -374,7 +374,7 @@ TEST(WinogradConv, MatchesReferenceWithinTolerance) {
       }
     }
   }
-  std::printf("Winograd F(4x4,3x3) max |winograd - direct| / max |direct|: %.3g\n", worst);
+  std::printf("Winograd max |winograd - direct| / max |direct|: %.3g\n", worst);
   // Through PreparedConv, where the plan's rule picks it (512+ output pixels per batch), with
   // the input in a training convolution's blocked layout.
   const ConvGeom g = conv_geom(2, 16, 16, 32, 3, 32, 1, true);

@@ -240,12 +240,14 @@ bool winograd_pays(const ConvGeom& g) {
 }
 
 // Our AVX2 Winograd (winograd.h), measured against oneDNN's AVX2 direct convolutions on a 2-core
-// Zen 2 (2 threads, per layer in the inference plan): 1.5-3.5x faster for 4x4+ outputs at batch
-// 8 and 32 (tutorial ResNet-50 @64) and 1.6-2.7x at batch 1 for ResNet-50 @224's 56x56 to 7x7
-// maps; slower at batch 1 on 15x15x64 (16 tiles of 64 channels: too little work per call).
-// Smaller outputs waste most of a 4x4 tile.
+// Zen 2 (2 threads, per layer in the inference plan). F(4x4): 1.5-3.5x faster for 4x4+ outputs
+// at batch 8 and 32 (tutorial ResNet-50 @64) and 1.6-2.7x at batch 1 for ResNet-50 @224's 56x56
+// to 7x7 maps; slower at batch 1 on 15x15x64 (16 tiles of 64 channels: too little work per
+// call). F(2x2) for 2x2 and 3x3 outputs (the tutorial's last stage at batch 2 and more; batch 1
+// goes to the small-output kernels).
 bool own_winograd_pays(const ConvGeom& g) {
-  return g.oh >= 4 && g.ow >= 4 && (g.n * g.oh * g.ow >= 512 || g.c >= 128);
+  if (g.oh >= 4 && g.ow >= 4) return g.n * g.oh * g.ow >= 512 || g.c >= 128;
+  return g.oh >= 2 && g.ow >= 2 && g.c >= 128;
 }
 
 struct PreparedConvImpl {

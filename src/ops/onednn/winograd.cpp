@@ -21,9 +21,8 @@ namespace {
 using panel::KernelArgs;
 using panel::KernelFn;
 
-constexpr int kTile = 4;     // output pixels per tile side
-constexpr int kIn = 6;       // input pixels per tile side (kTile + 3 - 1)
-constexpr int kPos = 36;     // transformed positions per tile
+// F(M x M, 3x3): M output pixels per tile side (4 or 2), M + 2 input pixels, (M + 2)^2
+// transformed positions per tile.
 constexpr int kPanel = 16;   // output channels per weight panel (two AVX2 vectors)
 constexpr int kRowsMax = 6;  // tiles per kernel call (the two-vector kernel's row count)
 
@@ -40,8 +39,8 @@ struct BlockArgs {
   const float* res = nullptr;
   float* y = nullptr;
   bool x_blocked = false, res_blocked = false, y_blocked = false;
-  float* vbuf = nullptr;  // [36][bt][c]
-  float* mbuf = nullptr;  // [36][bt][f]
+  float* vbuf = nullptr;  // [positions][bt][c]
+  float* mbuf = nullptr;  // [positions][bt][f]
 };
 
 #pragma GCC push_options
@@ -58,66 +57,92 @@ inline V load(const float* p) {
 }
 inline void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof(V)); }
 
-// B^T d B for one tile and 8 channels: src[i * 6 + j] points at input pixel (i, j) of the tile
-// (a row of zeros outside the input); position (i, j) goes to v + (i * 6 + j) * ldv.
+// B^T d B for one tile and 8 channels: src[i * (M + 2) + j] points at input pixel (i, j) of the
+// tile (a row of zeros outside the input); position (i, j) goes to v + (i * (M + 2) + j) * ldv.
+// The rows of B^T: F(4x4): (4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+// (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1); F(2x2): (1, 0, -1, 0),
+// (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1).
+template <int M>
+inline void transform_in(const V* d, V* r);
+template <>
+inline void transform_in<4>(const V* d, V* r) {
+  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+  r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+  r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+  r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+template <>
+inline void transform_in<2>(const V* d, V* r) {
+  r[0] = d[0] - d[2];
+  r[1] = d[1] + d[2];
+  r[2] = d[2] - d[1];
+  r[3] = d[1] - d[3];
+}
+
+template <int M>
 void input_transform(const float* const* src, float* v, int64_t ldv) {
-  V d[kIn][kIn];
-  for (int i = 0; i < kIn; ++i) {
-    for (int j = 0; j < kIn; ++j) d[i][j] = load(src[i * kIn + j]);
+  constexpr int n = M + 2;
+  V d[n][n];
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) d[i][j] = load(src[i * n + j]);
   }
-  V t[kIn][kIn];
-  for (int j = 0; j < kIn; ++j) {
-    const V d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j], d4 = d[4][j], d5 = d[5][j];
-    t[0][j] = 4.0f * d0 - 5.0f * d2 + d4;
-    t[1][j] = -4.0f * (d1 + d2) + d3 + d4;
-    t[2][j] = 4.0f * (d1 - d2) - d3 + d4;
-    t[3][j] = 2.0f * (d3 - d1) - d2 + d4;
-    t[4][j] = 2.0f * (d1 - d3) - d2 + d4;
-    t[5][j] = 4.0f * d1 - 5.0f * d3 + d5;
+  V t[n][n];  // B^T d, column by column
+  for (int j = 0; j < n; ++j) {
+    V col[n], r[n];
+    for (int i = 0; i < n; ++i) col[i] = d[i][j];
+    transform_in<M>(col, r);
+    for (int i = 0; i < n; ++i) t[i][j] = r[i];
   }
-  for (int i = 0; i < kIn; ++i) {
-    const V r0 = t[i][0], r1 = t[i][1], r2 = t[i][2], r3 = t[i][3], r4 = t[i][4], r5 = t[i][5];
-    float* o = v + i * kIn * ldv;
-    store(o + 0 * ldv, 4.0f * r0 - 5.0f * r2 + r4);
-    store(o + 1 * ldv, -4.0f * (r1 + r2) + r3 + r4);
-    store(o + 2 * ldv, 4.0f * (r1 - r2) - r3 + r4);
-    store(o + 3 * ldv, 2.0f * (r3 - r1) - r2 + r4);
-    store(o + 4 * ldv, 2.0f * (r1 - r3) - r2 + r4);
-    store(o + 5 * ldv, 4.0f * r1 - 5.0f * r3 + r5);
+  for (int i = 0; i < n; ++i) {  // (B^T d) B, row by row
+    V r[n];
+    transform_in<M>(t[i], r);
+    for (int j = 0; j < n; ++j) store(v + (i * n + j) * ldv, r[j]);
   }
 }
 
-// A^T m A for one tile and 8 channels: m + pos * ldm holds position pos; out[oy][ox] gets the
-// 4x4 outputs.
-void output_transform(const float* m, int64_t ldm, V out[kTile][kTile]) {
-  V t[kTile][kIn];
-  for (int j = 0; j < kIn; ++j) {
-    const V m0 = load(m + (0 * kIn + j) * ldm), m1 = load(m + (1 * kIn + j) * ldm),
-            m2 = load(m + (2 * kIn + j) * ldm), m3 = load(m + (3 * kIn + j) * ldm),
-            m4 = load(m + (4 * kIn + j) * ldm), m5 = load(m + (5 * kIn + j) * ldm);
-    const V s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-    t[0][j] = m0 + s12 + s34;
-    t[1][j] = d12 + 2.0f * d34;
-    t[2][j] = s12 + 4.0f * s34;
-    t[3][j] = d12 + 8.0f * d34 + m5;
+// A^T m A for one tile and 8 channels: m + pos * ldm holds position pos; out[oy * M + ox] gets
+// the outputs. The rows of A^T: F(4x4): (1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0),
+// (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1); F(2x2): (1, 1, 1, 0), (0, 1, -1, -1).
+template <int M>
+inline void transform_out(const V* m, V* o);
+template <>
+inline void transform_out<4>(const V* m, V* o) {
+  const V s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  o[0] = m[0] + s12 + s34;
+  o[1] = d12 + 2.0f * d34;
+  o[2] = s12 + 4.0f * s34;
+  o[3] = d12 + 8.0f * d34 + m[5];
+}
+template <>
+inline void transform_out<2>(const V* m, V* o) {
+  o[0] = m[0] + m[1] + m[2];
+  o[1] = m[1] - m[2] - m[3];
+}
+
+template <int M>
+void output_transform(const float* m, int64_t ldm, V* out) {
+  constexpr int n = M + 2;
+  V t[M][n];  // A^T m, column by column
+  for (int j = 0; j < n; ++j) {
+    V col[n], r[M];
+    for (int i = 0; i < n; ++i) col[i] = load(m + (i * n + j) * ldm);
+    transform_out<M>(col, r);
+    for (int i = 0; i < M; ++i) t[i][j] = r[i];
   }
-  for (int i = 0; i < kTile; ++i) {
-    const V r0 = t[i][0], r1 = t[i][1], r2 = t[i][2], r3 = t[i][3], r4 = t[i][4], r5 = t[i][5];
-    const V s12 = r1 + r2, d12 = r1 - r2, s34 = r3 + r4, d34 = r3 - r4;
-    out[i][0] = r0 + s12 + s34;
-    out[i][1] = d12 + 2.0f * d34;
-    out[i][2] = s12 + 4.0f * s34;
-    out[i][3] = d12 + 8.0f * d34 + r5;
-  }
+  for (int i = 0; i < M; ++i) transform_out<M>(t[i], out + i * M);
 }
 
 V relu(V v) {
   const V zero = V{};
   return v > zero ? v : zero;
 }
-// One block: tiles t0 .. t0 + nt - 1 (in image order) through the input transform, the 36
-// products and the output transform, for the output channels of panels p0 .. p1 - 1.
+// One block: tiles t0 .. t0 + nt - 1 (in image order) through the input transform, the
+// (M + 2)^2 products and the output transform, for the output channels of panels p0 .. p1 - 1.
+template <int M>
 void run_block(const BlockArgs& a, int64_t t0, int64_t nt, int64_t p0, int64_t p1) {
+  constexpr int kTile = M, kIn = M + 2, kPos = kIn * kIn;
   const ConvGeom& g = *a.g;
   const int64_t c = g.c, f = g.f, bt = a.bt;
   static const float kZeroBias[kPanel] = {};
@@ -142,7 +167,7 @@ void run_block(const BlockArgs& a, int64_t t0, int64_t nt, int64_t p0, int64_t p
     for (int64_t c0 = 0; c0 < c; c0 += W) {
       const int64_t group = c0 / W * x_group;
       for (int k = 0; k < kIn * kIn; ++k) src[k] = at[k] >= 0 ? a.x + at[k] + group : a.zeros;
-      input_transform(src, a.vbuf + tt * c + c0, bt * c);
+      input_transform<M>(src, a.vbuf + tt * c + c0, bt * c);
     }
   }
   for (int pos = 0; pos < kPos; ++pos) {
@@ -171,15 +196,15 @@ void run_block(const BlockArgs& a, int64_t t0, int64_t nt, int64_t p0, int64_t p
     const int64_t oy_end = g.oh - ty * kTile < kTile ? g.oh - ty * kTile : kTile;
     const int64_t ox_end = g.ow - tx * kTile < kTile ? g.ow - tx * kTile : kTile;
     for (int64_t f0 = p0 * kPanel; f0 < p1 * kPanel; f0 += W) {
-      V o[kTile][kTile];
-      output_transform(a.mbuf + tt * f + f0, bt * f, o);
+      V o[kTile * kTile];
+      output_transform<M>(a.mbuf + tt * f + f0, bt * f, o);
       const V bias = load(a.bias + f0);
       for (int64_t oy = 0; oy < oy_end; ++oy) {
         for (int64_t ox = 0; ox < ox_end; ++ox) {
           const int64_t py = ty * kTile + oy, px = tx * kTile + ox;
           const int64_t plain = ((n * g.oh + py) * g.ow + px) * f + f0;
           const int64_t blocked = (((n * f + f0) / W * g.oh + py) * g.ow + px) * W;
-          V v = o[oy][ox] + bias;
+          V v = o[oy * kTile + ox] + bias;
           if (a.res != nullptr) v += load(a.res + (a.res_blocked ? blocked : plain));
           if (a.relu) v = relu(v);
           store(a.y + (a.y_blocked ? blocked : plain), v);
@@ -188,6 +213,8 @@ void run_block(const BlockArgs& a, int64_t t0, int64_t nt, int64_t p0, int64_t p
     }
   }
 }
+template void run_block<4>(const BlockArgs&, int64_t, int64_t, int64_t, int64_t);
+template void run_block<2>(const BlockArgs&, int64_t, int64_t, int64_t, int64_t);
 }  // namespace avx2
 #pragma GCC pop_options
 
@@ -195,12 +222,13 @@ void run_block(const BlockArgs& a, int64_t t0, int64_t nt, int64_t p0, int64_t p
 
 struct WinogradConv {
   ConvGeom g;
+  int m = 4;  // output tile side: F(4x4, 3x3) or F(2x2, 3x3)
   bool relu = false;
   int64_t th = 0, tw = 0;  // tiles per image, vertically and horizontally
   int64_t panels = 0;      // f / 16
   int64_t block = 0;       // tiles per block (a multiple of 6)
   std::shared_ptr<void> storage;
-  const float* u = nullptr;  // [36][panels][c][16]
+  const float* u = nullptr;  // [positions][panels][c][16]
   std::vector<float> bias;   // f values (zeros without a bias)
   std::vector<float> zeros;  // 8 zeros: the input outside the image
   // nChw8c of the input and the output: read and written in place, so that the AVX2
@@ -221,12 +249,15 @@ std::shared_ptr<const WinogradConv> prepare_winograd_conv(const Tensor& w, const
   auto p = std::make_shared<WinogradConv>();
   p->g = g;
   p->relu = relu;
-  p->th = (g.oh + kTile - 1) / kTile;
-  p->tw = (g.ow + kTile - 1) / kTile;
+  // 4x4 tiles; 2x2 ones where an output side is below 4 (a 4x4 tile would mostly be waste).
+  p->m = g.oh >= 4 && g.ow >= 4 ? 4 : 2;
+  const int m = p->m, n_in = m + 2, pos_count = n_in * n_in;
+  p->th = (g.oh + m - 1) / m;
+  p->tw = (g.ow + m - 1) / m;
   p->panels = g.f / kPanel;
-  // About 220 KB of transformed input per block (36 x tiles x c floats), at least one kernel
-  // call of 6 rows.
-  p->block = std::max<int64_t>(kRowsMax, 1536 / g.c / kRowsMax * kRowsMax);
+  // About 220 KB of transformed input per block (positions x tiles x c floats), at least one
+  // kernel call of 6 rows.
+  p->block = std::max<int64_t>(kRowsMax, 55296 / pos_count / g.c / kRowsMax * kRowsMax);
   p->zeros.assign(8, 0.0f);
   p->x_layout = layout_of(tagged_md({g.n, g.c, g.h, g.w}, tag::nChw8c));
   const memory::desc y_md = tagged_md({g.n, g.f, g.oh, g.ow}, tag::nChw8c);
@@ -237,14 +268,16 @@ std::shared_ptr<const WinogradConv> prepare_winograd_conv(const Tensor& w, const
     const Tensor bp = to_plain(b);
     std::copy(bp.f32(), bp.f32() + g.f, p->bias.begin());
   }
-  // U = G g G^T per (c, f), in double: G is 6x3.
-  static const double G[kIn][3] = {{1.0 / 4, 0, 0},
-                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                   {0, 0, 1}};
-  const size_t floats = static_cast<size_t>(kPos * g.c * g.f);
+  // U = G g G^T per (c, f), in double: G is (M + 2) x 3.
+  static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  const double(*G)[3] = m == 4 ? G4 : G2;
+  const size_t floats = static_cast<size_t>(pos_count * g.c * g.f);
   p->storage = detail::shared_block(floats * sizeof(float));
   float* u = static_cast<float*>(p->storage.get());
   const Tensor wp = to_plain(w);  // HWIO
@@ -255,17 +288,17 @@ std::shared_ptr<const WinogradConv> prepare_winograd_conv(const Tensor& w, const
       for (int ky = 0; ky < 3; ++ky) {
         for (int kx = 0; kx < 3; ++kx) k[ky][kx] = src[((ky * 3 + kx) * g.c + c) * g.f + f];
       }
-      double gk[kIn][3];  // G k
-      for (int i = 0; i < kIn; ++i) {
+      double gk[6][3];  // G k
+      for (int i = 0; i < n_in; ++i) {
         for (int kx = 0; kx < 3; ++kx) {
           gk[i][kx] = G[i][0] * k[0][kx] + G[i][1] * k[1][kx] + G[i][2] * k[2][kx];
         }
       }
       const int64_t panel = f / kPanel, col = f % kPanel;
-      for (int i = 0; i < kIn; ++i) {
-        for (int j = 0; j < kIn; ++j) {
+      for (int i = 0; i < n_in; ++i) {
+        for (int j = 0; j < n_in; ++j) {
           const double v = gk[i][0] * G[j][0] + gk[i][1] * G[j][1] + gk[i][2] * G[j][2];
-          const int64_t pos = i * kIn + j;
+          const int64_t pos = i * n_in + j;
           u[((pos * p->panels + panel) * g.c + c) * kPanel + col] = static_cast<float>(v);
         }
       }
@@ -294,10 +327,20 @@ Tensor run_winograd_conv(const WinogradConv& p, const Tensor& x, const Tensor& r
   Tensor y = in_place ? residual : Tensor::with_layout(y_shape, DType::F32, p.y_layout, p.y_bytes);
   const bool y_blocked = in_place ? res_blocked : true;
   const int64_t tiles = g.n * p.th * p.tw;
-  const int64_t blocks = (tiles + p.block - 1) / p.block;
+  const int64_t pos_count = (p.m + 2) * (p.m + 2);
+  // Tiles per block: about 220 KB of transformed input (positions x tiles x c floats) while the
+  // transformed filters are small enough to stay in the caches between blocks; else each
+  // thread's share of the tiles in as few blocks as possible (up to 96 tiles: each position's
+  // rows, 96 x c floats, still fit in L2), because every block streams all the filters again.
+  const int64_t nthreads = num_threads();
+  int64_t bt = p.block;
+  if (pos_count * g.c * g.f * 4 > (int64_t{2} << 20)) {
+    const int64_t share = (tiles + nthreads - 1) / nthreads;
+    bt = std::min<int64_t>(96, std::max(bt, (share + kRowsMax - 1) / kRowsMax * kRowsMax));
+  }
+  const int64_t blocks = (tiles + bt - 1) / bt;
   // Fewer blocks than threads (batch 1, small maps): the output channels are split too, each
   // share transforming the block's input itself (a small part of the work).
-  const int64_t nthreads = num_threads();
   const int64_t groups =
       blocks >= nthreads ? 1 : std::min(p.panels, (nthreads + blocks - 1) / blocks);
   const int64_t items = blocks * groups;
@@ -305,14 +348,13 @@ Tensor run_winograd_conv(const WinogradConv& p, const Tensor& x, const Tensor& r
   const float* xs = static_cast<const float*>(xp.raw());
   const float* res = rp.defined() ? static_cast<const float*>(rp.raw()) : nullptr;
   float* out = static_cast<float*>(y.raw());
-  const int64_t bt = p.block;
 #pragma omp parallel num_threads(threads)
   {
-    // Per thread: the transformed inputs [36][block][c] and products [36][block][f], kept
-    // between calls (a fresh block of this size would be mapped and zeroed on every call).
+    // Per thread: the transformed inputs [positions][block][c] and products [positions][block][f],
+    // kept between calls (a fresh block of this size would be mapped and zeroed on every call).
     thread_local std::vector<float> vbuf, mbuf;
-    const size_t vsize = static_cast<size_t>(kPos * bt * g.c),
-                 msize = static_cast<size_t>(kPos * bt * g.f);
+    const size_t vsize = static_cast<size_t>(pos_count * bt * g.c),
+                 msize = static_cast<size_t>(pos_count * bt * g.f);
     if (vbuf.size() < vsize) vbuf.resize(vsize);
     if (mbuf.size() < msize) mbuf.resize(msize);
     BlockArgs a;
@@ -336,8 +378,13 @@ Tensor run_winograd_conv(const WinogradConv& p, const Tensor& x, const Tensor& r
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t blk = item / groups, grp = item % groups;
-      avx2::run_block(a, blk * bt, std::min(bt, tiles - blk * bt), p.panels * grp / groups,
-                      p.panels * (grp + 1) / groups);
+      const int64_t nt = std::min(bt, tiles - blk * bt);
+      const int64_t p0 = p.panels * grp / groups, p1 = p.panels * (grp + 1) / groups;
+      if (p.m == 4) {
+        avx2::run_block<4>(a, blk * bt, nt, p0, p1);
+      } else {
+        avx2::run_block<2>(a, blk * bt, nt, p0, p1);
+      }
     }
   }
   return y;
