@@ -18,7 +18,10 @@
 # The table's first lines say which ISA each side ran.
 #
 # Usage: bench/compare.sh [--only train64,train224,infer64,infer224,serve64] [--threads N] [--reps R]
-#                         [--steps K] [--steps224 K] [--isa native|avx2] [--build DIR] [--out FILE.md]
+#                         [--steps K] [--steps224 K] [--isa native|avx2] [--build DIR]
+#                         [--baseline DIR] [--out FILE.md]
+# --baseline DIR: the build folder of an earlier resnet.cpp (say main before a change), run in the
+# same interleaved rounds under the same cap; the table adds its img/s and the speed-up over it.
 # Needs /usr/bin/python3 with torch/torchvision and onnxruntime-node under .deps/ort
 # (scripts/setup.sh). The @224 training runs take minutes on 2 cores: use --only/--steps224.
 set -euo pipefail
@@ -31,6 +34,7 @@ steps=10
 steps224=3
 build="$root/build"
 out=""
+baseline=""
 isa=native
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -42,7 +46,8 @@ while [[ $# -gt 0 ]]; do
     --build) build="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --isa) isa="$2"; shift 2 ;;
-    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
+    --baseline) baseline="$2"; shift 2 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -54,6 +59,9 @@ case "$isa" in
   *) echo "compare.sh: --isa must be native or avx2, got '$isa'" >&2; exit 2 ;;
 esac
 resnet="$build/resnet"
+if [[ -n "$baseline" && ! -x "$baseline/resnet" ]]; then
+  echo "compare.sh: $baseline/resnet not built" >&2; exit 2
+fi
 [[ -x "$resnet" ]] || { echo "compare.sh: $resnet not built (cmake --build $build --target resnet_cli)" >&2; exit 2; }
 py=/usr/bin/python3
 have_ort=1
@@ -101,13 +109,16 @@ onnx_file() {  # model size -> path of an ONNX file exported from PyTorch
 }
 
 rows=()
-header="| run | resnet.cpp img/s | PyTorch img/s (NCHW / ch-last) | ORT img/s | resnet.cpp / PyTorch | resnet.cpp / ORT | peak RSS resnet.cpp / PyTorch MB | RSS ratio |"
+header="| run | resnet.cpp img/s | PyTorch img/s (NCHW / ch-last) | ORT img/s | resnet.cpp / PyTorch | resnet.cpp / ORT | peak RSS resnet.cpp / PyTorch MB | RSS ratio | baseline img/s | vs baseline |"
 load_before="$(cut -d" " -f1-3 /proc/loadavg)"
 echo "load before: $(uptime)" >&2
 
 q() { printf '%q ' "$@"; }
 # r ARGS...: a resnet.cpp command line; t ARGS...: a PyTorch one; both under the --isa cap.
 r() { q "${cap_r[@]}" "$resnet" "$@"; }
+# b ARGS...: the --baseline resnet.cpp (nothing without --baseline).
+b() { [[ -n "$baseline" ]] && q "${cap_r[@]}" "$baseline/resnet" "$@"; }
+
 t() { q "${cap_t[@]}" "$py" "$root/bench/compare_torch.py" "$@"; }
 # Which ISA each side runs (from a short run of each), for the table's header.
 isa_line() {
@@ -123,16 +134,19 @@ isa_line() {
 
 train_row() {  # label torch_model zoo size classes steps
   local label=$1 tm=$2 zoo=$3 size=$4 classes=$5 k=$6
-  interleaved \
+  local -a base=()
+  best_bl=nan
+  [[ -n "$baseline" ]] && base=(bl "$(b bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)")
+  interleaved "${base[@]}" \
     r "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --json)" \
     rr "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch 32 --mode train --steps "$k" --warmup 1 --threads "$threads" --recompute --json)" \
     tn "$(t --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 1)" \
     tc "$(t --model "$tm" --mode train --batch 32 --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 1)"
   local tb tbm
   if "$py" -c "import sys; sys.exit(0 if float('$best_tn') >= float('$best_tc') else 1)"; then tb=$best_tn; tbm=$rss_tn; else tb=$best_tc; tbm=$rss_tc; fi
-  rows+=("| train $label b32 | $(num "$best_r" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_r" "$tb") | - | $(num "$rss_r" 0) / $(num "$tbm" 0) | $(ratio "$rss_r" "$tbm") |")
+  rows+=("| train $label b32 | $(num "$best_r" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_r" "$tb") | - | $(num "$rss_r" 0) / $(num "$tbm" 0) | $(ratio "$rss_r" "$tbm") | $(num "$best_bl" 2) | $(ratio "$best_r" "$best_bl") |")
   echo "${rows[-1]}" >&2
-  rows+=("| train $label b32 --recompute | $(num "$best_rr" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_rr" "$tb") | - | $(num "$rss_rr" 0) / $(num "$tbm" 0) | $(ratio "$rss_rr" "$tbm") |")
+  rows+=("| train $label b32 --recompute | $(num "$best_rr" 2) | $(num "$best_tn" 2) / $(num "$best_tc" 2) | - | $(ratio "$best_rr" "$tb") | - | $(num "$rss_rr" 0) / $(num "$tbm" 0) | $(ratio "$rss_rr" "$tbm") | - | - |")
   echo "${rows[-1]}" >&2
 }
 
@@ -141,13 +155,16 @@ infer_row() {  # label torch_model zoo size classes batch steps
   local -a ort=()
   [[ $have_ort == 1 ]] && ort=(o "$(q node "$root/bench/compare_ort.js" "$(onnx_file "$tm" "$size")" --batch "$b" --size "$size" --threads "$threads" --steps "$k" --warmup 2)")
   best_o=nan
-  interleaved \
+  best_bl=nan
+  local -a base=()
+  [[ -n "$baseline" ]] && base=(bl "$(b bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)")
+  interleaved "${base[@]}" \
     r "$(r bench --model "$zoo" --input-shape "$size,$size,3" --classes "$classes" --batch "$b" --mode infer --steps "$k" --warmup 2 --threads "$threads" --json)" \
     tn "$(t --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout nchw --steps "$k" --warmup 2)" \
     tc "$(t --model "$tm" --mode infer --batch "$b" --size "$size" --threads "$threads" --layout channels_last --steps "$k" --warmup 2)" \
     "${ort[@]}"
   local tb; tb=$("$py" -c "print(max(float('$best_tn'), float('$best_tc')))")
-  rows+=("| infer $label b$b | $(num "$best_r" 1) | $(num "$best_tn" 1) / $(num "$best_tc" 1) | $(num "$best_o" 1) | $(ratio "$best_r" "$tb") | $(ratio "$best_r" "$best_o") | - | - |")
+  rows+=("| infer $label b$b | $(num "$best_r" 1) | $(num "$best_tn" 1) / $(num "$best_tc" 1) | $(num "$best_o" 1) | $(ratio "$best_r" "$tb") | $(ratio "$best_r" "$best_o") | - | - | $(num "$best_bl" 1) | $(ratio "$best_r" "$best_bl") |")
   echo "${rows[-1]}" >&2
 }
 
@@ -207,7 +224,7 @@ echo "load after: $(uptime)" >&2
   echo
   if [[ ${#rows[@]} -gt 0 ]]; then
     echo "$header"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
   fi
   if [[ ${#serve_rows[@]} -gt 0 ]]; then
