@@ -182,7 +182,8 @@ class PreparedConv {
   PreparedConv(const Tensor& w, const Tensor& b, const ConvGeom& g, bool residual, bool relu);
   bool defined() const { return impl_ != nullptr; }
   // What runs it: "onednn", "onednn winograd" (3x3 stride-1 convolutions with enough output
-  // pixels, AVX-512 CPUs), "small-conv avx512" / "small-conv avx2" (the streaming kernels for
+  // pixels, AVX-512 CPUs), "winograd-f4x4 avx2" / "winograd-f2x2 avx2" (the same on AVX2 CPUs,
+  // src/ops/onednn/winograd.h), "small-conv avx512" / "small-conv avx2" (the streaming kernels for
   // outputs of a few pixels, src/ops/onednn/small_conv.h) or "ref" (not prepared).
   std::string kernel() const;
   // As conv2d_forward_fused(x, w, b, g, residual, relu, reuse_residual) with the w, b, g and

@@ -283,7 +283,7 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
         }
         if (winograd_conv_applies(g) && own_winograd_pays(g)) {
           p->wino = prepare_winograd_conv(w, b, g, relu);
-          note_kernel("forward inference", "winograd-f4x4 avx2", g);
+          note_kernel("forward inference", winograd_conv_kernel(*p->wino), g);
           return std::shared_ptr<const void>(std::move(p));
         }
         if (winograd_pays(g)) {
@@ -314,7 +314,7 @@ std::shared_ptr<const void> prepare_conv2d_fused(const Tensor& w, const Tensor& 
 std::string prepared_conv2d_kernel(const std::shared_ptr<const void>& prepared) {
   const auto& p = *static_cast<const PreparedConvImpl*>(prepared.get());
   if (p.small) return std::string("small-conv ") + small_conv_isa_name(small_conv_isa_of(*p.small));
-  if (p.wino) return "winograd-f4x4 avx2";
+  if (p.wino) return winograd_conv_kernel(*p.wino);
   return p.winograd ? "onednn winograd" : "onednn";
 }
 

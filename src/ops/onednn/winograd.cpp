@@ -308,6 +308,10 @@ std::shared_ptr<const WinogradConv> prepare_winograd_conv(const Tensor& w, const
   return p;
 }
 
+const char* winograd_conv_kernel(const WinogradConv& p) {
+  return p.m == 4 ? "winograd-f4x4 avx2" : "winograd-f2x2 avx2";
+}
+
 Tensor run_winograd_conv(const WinogradConv& p, const Tensor& x, const Tensor& residual,
                          bool reuse_residual) {
   const ConvGeom& g = p.g;

@@ -33,6 +33,9 @@ bool winograd_conv_applies(const ConvGeom& g);
 // Null when winograd_conv_applies(g) is false.
 std::shared_ptr<const WinogradConv> prepare_winograd_conv(const Tensor& w, const Tensor& b,
                                                           const ConvGeom& g, bool relu);
+// "winograd-f4x4 avx2" or "winograd-f2x2 avx2": the tile size chosen (2x2 for outputs with a
+// side below 4).
+const char* winograd_conv_kernel(const WinogradConv& p);
 // y = relu?(conv(x) + b + residual?) for x (any layout; made plain) and residual (any layout or
 // undefined). With `reuse_residual` the result goes into residual's storage when it is plain.
 Tensor run_winograd_conv(const WinogradConv& p, const Tensor& x, const Tensor& residual,
