@@ -65,11 +65,9 @@ bool cpu_supports(SmallConvIsa isa) {
     case SmallConvIsa::None:
       return true;
     case SmallConvIsa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             isa_allowed(CpuIsa::Avx2);
+      return isa_allowed(CpuIsa::Avx2);
     case SmallConvIsa::Avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
-             isa_allowed(CpuIsa::Avx512);
+      return isa_allowed(CpuIsa::Avx512);
   }
   return false;
 }
