@@ -111,6 +111,67 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
                                                 const LoadWeightsOptions& options);
 std::map<std::string, std::string> load_weights(Model& model, const std::string& path);
 
+// --- PyTorch files (docs/pytorch-files.md): torch.save state_dicts and checkpoints, read without
+// Python and without running anything from the file.
+//
+// Both formats of torch.save are read: the zip archive of PyTorch >= 1.6 (<name>/data.pkl and the
+// storages <name>/data/<key>) and the legacy pickle stream (magic number, protocol, system
+// info, the object, the storage keys, the raw storages). The pickle is interpreted without calls:
+// only collections.OrderedDict, torch._utils._rebuild_tensor(_v2), _rebuild_parameter(_with_state),
+// torch._tensor._rebuild_from_type_v2 and the torch.*Storage types are understood; every other
+// global (an argparse.Namespace of training options, a numpy scalar) stays an inert placeholder,
+// and a load fails, naming the global, only when a tensor needs it.
+struct TorchTensorEntry {
+  std::string name;   // the state_dict key (less the prefix in TorchStateDict::stripped_prefix)
+  Tensor value;       // contiguous; float32 for float32/float16/bfloat16, F64, I64, I32 or U8
+  std::string dtype;  // PyTorch's dtype: "float32", "float16", "float64", "int64", ...
+};
+struct TorchStateDict {
+  std::vector<TorchTensorEntry> tensors;  // in the file's order
+  // Numbers saved beside the state_dict in a checkpoint dict ("epoch", "best_prec1", ...;
+  // one-element tensors included).
+  std::map<std::string, double> scalars;
+  std::string format;           // "zip" or "legacy"
+  std::string key;              // where the state_dict was: "" (the saved object), "state_dict", ...
+  std::string stripped_prefix;  // "module." (DataParallel) or "_orig_mod." when removed
+  std::vector<std::string> placeholders;  // globals kept inert, e.g. "argparse.Namespace"
+  const TorchTensorEntry* find(const std::string& name) const;
+};
+struct TorchLoadOptions {
+  // The entry of a checkpoint dict that holds the state_dict. Empty: the saved object itself when
+  // it holds tensors, else the first of "state_dict", "model_state_dict", "model", "net",
+  // "network", "module" that does, else the only dict entry with tensors. A pickled nn.Module
+  // (torch.save(model)) yields its state_dict (parameters and persistent buffers, as
+  // Module.state_dict orders them).
+  std::string key;
+};
+// Throws IoError naming the file (and the member, key or global at fault): not a PyTorch file, a
+// TorchScript archive, truncated or damaged data, storage views past their storage, no tensors.
+TorchStateDict load_torch_state_dict(const std::string& path, const TorchLoadOptions& options = {});
+
+// Loads a PyTorch state_dict into a model built with PyTorch-compatible layer names: the zoo's
+// resnet18/34, resnet20 ... resnet1202 (keys conv1, bn1, layer<s>.<b>.conv<k>/bn<k>,
+// downsample.0/1 or shortcut.0/1, fc or linear), and any other model whose layers are named
+// as save_torch_state_dict writes them. Convolution kernels OIHW -> HWIO, Linear (out, in) ->
+// Dense (in, out), BatchNorm2d weight/bias/running_mean/running_var -> gamma/beta/moving_mean/
+// moving_variance; num_batches_tracked is ignored. Everything is checked before the model changes.
+struct TorchWeightsOptions {
+  // true: every model weight must be in the file, every file tensor must be used, and shapes must
+  // match (IoError listing each missing, unexpected and wrongly shaped key with the expected and
+  // found shapes, in PyTorch's layout). false: loads what matches and reports the rest (as
+  // load_state_dict(strict=False), shape mismatches included).
+  bool strict = true;
+  std::string key;  // TorchLoadOptions::key
+  LoadWeightsReport* report = nullptr;
+};
+TorchStateDict load_torch_weights(Model& model, const std::string& path,
+                                  const TorchWeightsOptions& options = {});
+// The PyTorch state_dict key of a model weight ("conv2_block1_1_conv", "kernel") ->
+// "layer1.0.conv1.weight"; `head` is "fc" or "linear", `projection` "downsample" or "shortcut".
+std::string torch_key_for(const std::string& layer, const std::string& class_name,
+                          const std::string& param, const std::string& head = "fc",
+                          const std::string& projection = "downsample");
+
 // --- Transfer learning (the tutorial's part 2).
 struct TransferOptions {
   std::string base_model = "resnet50";  // zoo name (resnet50 has keras.applications layer names)
