@@ -131,9 +131,9 @@ struct TorchStateDict {
   // Numbers saved beside the state_dict in a checkpoint dict ("epoch", "best_prec1", ...;
   // one-element tensors included).
   std::map<std::string, double> scalars;
-  std::string format;           // "zip" or "legacy"
-  std::string key;              // where the state_dict was: "" (the saved object), "state_dict", ...
-  std::string stripped_prefix;  // "module." (DataParallel) or "_orig_mod." when removed
+  std::string format;  // "zip" or "legacy"
+  std::string key;     // where the state_dict was: "" (the saved object), "state_dict", ...
+  std::string stripped_prefix;            // "module." (DataParallel) or "_orig_mod." when removed
   std::vector<std::string> placeholders;  // globals kept inert, e.g. "argparse.Namespace"
   const TorchTensorEntry* find(const std::string& name) const;
 };
