@@ -21,22 +21,23 @@ void plot_model(const Model& model, const std::string& path, const PlotOptions& 
 // --- Model files (docs/file-formats.md).
 //
 // Every function below picks the format from the path's extension (case-insensitive), in one
-// place: .h5 / .hdf5 are Keras HDF5 files, .onnx ONNX files (resnet/onnx.h), anything else
+// place: .h5 / .hdf5 are Keras HDF5 files, .onnx ONNX files (resnet/onnx.h), .pth / .pt /
+// .pth.tar / .pt.tar PyTorch files (weights only: see load_torch_weights), anything else
 // resnet.cpp's own .rnw weights file.
-enum class FileFormat { KerasH5, Onnx, Rnw };
+enum class FileFormat { KerasH5, Onnx, Torch, Rnw };
 FileFormat file_format(const std::string& path);
 
-// keras model.save. A .onnx path is written by export_onnx (default options); a .rnw path is
-// refused (IoError: the format holds weights only, see save_weights). A .h5 path gets a Keras 2.4
-// HDF5 model file: root attributes keras_version ("2.4.0"),
-// backend ("tensorflow"), model_config (Functional JSON) and, when the model is compiled,
-// training_config (loss, metrics, optimizer_config); group model_weights (attributes layer_names,
-// backend, keras_version; per layer a group with attribute weight_names and datasets
-// <layer>/<layer>/<var>:0 in Keras shapes); with include_optimizer and a trained optimizer, group
-// optimizer_weights (Adam/iter:0, then every slot as Keras TF2 names it: Adam/<layer>/<var>/m:0 for
-// all variables, then all v, ...); options.attributes become root attributes prefixed "resnet_".
-// Written atomically (a temporary file in the same folder, then a rename): a failed
-// save leaves the previous file intact. Throws IoError naming the file.
+// keras model.save. A .onnx path is written by export_onnx (default options); a .rnw or PyTorch
+// path is refused (IoError: those formats hold weights only, see save_weights). A .h5 path gets a
+// Keras 2.4 HDF5 model file: root attributes keras_version ("2.4.0"), backend ("tensorflow"),
+// model_config (Functional JSON) and, when the model is compiled, training_config (loss, metrics,
+// optimizer_config); group model_weights (attributes layer_names, backend, keras_version; per layer
+// a group with attribute weight_names and datasets <layer>/<layer>/<var>:0 in Keras shapes); with
+// include_optimizer and a trained optimizer, group optimizer_weights (Adam/iter:0, then every slot
+// as Keras TF2 names it: Adam/<layer>/<var>/m:0 for all variables, then all v, ...);
+// options.attributes become root attributes prefixed "resnet_". Written atomically (a temporary
+// file in the same folder, then a rename): a failed save leaves the previous file intact. Throws
+// IoError naming the file.
 struct SaveModelOptions {
   // Keras include_optimizer: the optimizer_weights group (when compiled and trained).
   bool include_optimizer = true;
@@ -46,21 +47,22 @@ struct SaveModelOptions {
 };
 void save_model(Model& model, const std::string& path, const SaveModelOptions& options = {});
 
-// keras.models.load_model. A .onnx path is read by import_onnx (`compile` ignored); a .rnw path
-// is refused (IoError: build the model, then load_weights). HDF5 files written by Keras 2.x, Keras
-// 3 (legacy .h5) or save_model: builds the graph from model_config (every class of the layer
-// registry, resnet/config.h: InputLayer, Conv2D, BatchNormalization, Activation, ReLU, Add,
-// ZeroPadding2D, Max/AveragePooling2D, GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, Dropout,
-// and the classes registered with register_layer_class), loads every weight, and when `compile` and
-// the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD, RMSprop; constant
-// rate or ExponentialDecay/CosineDecay), loss and metrics and restores optimizer_weights
-// (iterations and slots; matched by name, else by position as Keras does). Throws IoError naming
-// the file and the layer, dataset or attribute: unknown layer class, missing dataset, shape
-// mismatch, NaN weights, truncated or corrupt file.
+// keras.models.load_model. A .onnx path is read by import_onnx (`compile` ignored); a .rnw or
+// PyTorch path is refused (IoError: build the model, then load_weights). HDF5 files written by
+// Keras 2.x, Keras 3 (legacy .h5) or save_model: builds the graph from model_config (every class of
+// the layer registry, resnet/config.h: InputLayer, Conv2D, BatchNormalization, Activation, ReLU,
+// Add, ZeroPadding2D, Max/AveragePooling2D, GlobalAverage/GlobalMaxPooling2D, Flatten, Dense,
+// Dropout, and the classes registered with register_layer_class), loads every weight, and when
+// `compile` and the file has a training_config, compiles with its optimizer (Adam, AdamW, SGD,
+// RMSprop; constant rate or ExponentialDecay/CosineDecay), loss and metrics and restores
+// optimizer_weights (iterations and slots; matched by name, else by position as Keras does). Throws
+// IoError naming the file and the layer, dataset or attribute: unknown layer class, missing
+// dataset, shape mismatch, NaN weights, truncated or corrupt file.
 Model load_model(const std::string& path, bool compile = true);
 
 // resnet.cpp's metadata stored with a model: the "resnet_" root attributes of a .h5 file (prefix
-// removed), or the attributes of a .rnw file. Empty for a plain Keras file.
+// removed), or the attributes of a .rnw file or of a PyTorch file written by save_weights. Empty
+// for a plain Keras or PyTorch file.
 std::map<std::string, std::string> read_model_attributes(const std::string& path);
 
 // --- Weights files. The format follows the extension:
@@ -68,6 +70,9 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
 //        per layer (attribute weight_names, datasets <layer>/<var>:0), layers in model order.
 //        `attributes` are stored as "resnet_" root attributes; with include_optimizer the
 //        optimizer state is stored too (group optimizer_weights, as in model files).
+//  .pth  (.pt, .pth.tar, .pt.tar) a PyTorch state_dict (save_torch_state_dict), `attributes` in
+//        its member archive/resnet_attributes.json; no optimizer state (include_optimizer is
+//        ignored). Loading follows load_torch_weights: strict unless by_name or skip_mismatch.
 //  other resnet.cpp's own ".rnw" file. Layout, little-endian: "RNWT", u32 version (1), u32
 //        attribute count, then (u32 length, bytes) key/value pairs, u32 tensor count, then per
 //        tensor (u32 length, name bytes, u32 rank, i64 dims, float32 data); parameters as
@@ -166,6 +171,13 @@ struct TorchWeightsOptions {
 };
 TorchStateDict load_torch_weights(Model& model, const std::string& path,
                                   const TorchWeightsOptions& options = {});
+// torch.save(model.state_dict(), path) for a resnet.cpp model: a zip-format file with the keys of
+// torch_key_for ("fc"/"downsample", or "linear"/"shortcut" for the CIFAR ResNets), OIHW and
+// (out, in) layouts, num_batches_tracked 0 for each BatchNorm. torch.load(path,
+// weights_only=True) reads it and torchvision's load_state_dict accepts it. Written atomically.
+// save_weights(model, "x.pth") writes the same file with resnet.cpp's attributes beside it.
+void save_torch_state_dict(const Model& model, const std::string& path);
+
 // The PyTorch state_dict key of a model weight ("conv2_block1_1_conv", "kernel") ->
 // "layer1.0.conv1.weight"; `head` is "fc" or "linear", `projection` "downsample" or "shortcut".
 std::string torch_key_for(const std::string& layer, const std::string& class_name,

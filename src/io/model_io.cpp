@@ -1,6 +1,6 @@
 // The one dispatch by file type: every public function that takes a model or weights file picks
 // its format here, from file_format(path), and calls the folder of that format (keras/, onnx/,
-// rnw/). A new format is one more FileFormat value and one more case in each switch below.
+// torch/, rnw/). A new format is one more FileFormat value and one more case in each switch below.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "graph/usage.h"
 #include "io/keras/h5_files.h"
 #include "io/rnw/rnw.h"
+#include "io/torch/torch_file.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/onnx.h"
@@ -22,6 +23,13 @@ FileFormat file_format(const std::string& path) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".h5" || ext == ".hdf5") return FileFormat::KerasH5;
   if (ext == ".onnx") return FileFormat::Onnx;
+  if (ext == ".pth" || ext == ".pt") return FileFormat::Torch;
+  if (ext == ".tar") {
+    std::string stem = std::filesystem::path(path).stem().extension().string();
+    std::transform(stem.begin(), stem.end(), stem.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (stem == ".pth" || stem == ".pt") return FileFormat::Torch;
+  }
   return FileFormat::Rnw;
 }
 
@@ -34,12 +42,13 @@ void save_model(Model& model, const std::string& path, const SaveModelOptions& o
     case FileFormat::Onnx:
       export_onnx(model, path);
       return;
+    case FileFormat::Torch:
     case FileFormat::Rnw:
       break;
   }
   throw IoError(
-      fmt::format("cannot save '{}': save_model writes Keras .h5 and .onnx files; resnet.cpp's "
-                  "own format holds weights only (save_weights)",
+      fmt::format("cannot save '{}': save_model writes Keras .h5 and .onnx files; PyTorch "
+                  "state_dicts and resnet.cpp's own format hold weights only (save_weights)",
                   path));
 }
 
@@ -49,6 +58,12 @@ Model load_model(const std::string& path, bool compile) {
       return keras_detail::load_h5_model(path, compile);
     case FileFormat::Onnx:
       return import_onnx(path);
+    case FileFormat::Torch:
+      throw IoError(
+          fmt::format("'{}' is a PyTorch file: a state_dict holds weights, not the architecture; "
+                      "build the model first (a zoo model, e.g. resnet18 or resnet20), then "
+                      "load_torch_weights",
+                      path));
     case FileFormat::Rnw:
       break;
   }
@@ -64,6 +79,8 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
       return keras_detail::read_h5_attributes(path);
     case FileFormat::Onnx:
       return {};
+    case FileFormat::Torch:
+      return torch_detail::read_torch_attributes(path);
     case FileFormat::Rnw:
       return rnw_detail::read_rnw_attributes(path);
   }
@@ -79,6 +96,12 @@ void save_weights(Model& model, const std::string& path, const SaveWeightsOption
     case FileFormat::Rnw:
       rnw_detail::save_rnw(model, path, options.attributes, options.include_optimizer);
       return;
+    case FileFormat::Torch: {
+      std::map<std::string, std::string> attrs = options.attributes;
+      attrs["model_name"] = model.name();
+      torch_detail::save_torch_state_dict(model, path, attrs);
+      return;
+    }
     case FileFormat::Onnx:
       break;
   }
@@ -98,6 +121,10 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
       return keras_detail::load_h5_weights(model, path, options, report);
     case FileFormat::Rnw:
       return rnw_detail::load_rnw(model, path, options.optimizer, report);
+    case FileFormat::Torch:
+      load_torch_weights(model, path,
+                         {.strict = !options.by_name && !options.skip_mismatch, .report = &report});
+      return torch_detail::read_torch_attributes(path);
     case FileFormat::Onnx:
       break;
   }
@@ -110,4 +137,11 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
   return load_weights(model, path, LoadWeightsOptions{});
 }
 
+}  // namespace resnet
+
+namespace resnet {
+void save_torch_state_dict(const Model& model, const std::string& path) {
+  graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Shared, "save_torch_state_dict");
+  torch_detail::save_torch_state_dict(model, path);
+}
 }  // namespace resnet

@@ -13,6 +13,10 @@ Usage:
       checkpoint: {"state_dict" with DataParallel's "module." prefix, "epoch", "best_prec1",
       "optimizer", "args" (an argparse.Namespace)}), plus <name>_input.bin (float32 NCHW) and
       <name>_output.bin (float32 softmax of the logits, eval mode).
+  /usr/bin/python3 generate_torch_checkpoints.py --load ARCH FILE INPUT OUTPUT
+      loads FILE (written by resnet.cpp) with torch.load(weights_only=True) into ARCH
+      (resnet18 or cifar_resnet20) with load_state_dict(strict=True), and writes the softmax of
+      its eval-mode output on INPUT (float32 NCHW, batch 2, 32x32) to OUTPUT
 """
 import argparse
 import collections
@@ -132,16 +136,32 @@ def models(outdir, size, batch):
     print("wrote", sorted(os.listdir(outdir)))
 
 
+def load(arch, path, inp, out):
+    import torchvision
+    model = torchvision.models.resnet18(weights=None) if arch == "resnet18" else CifarResNet(3)
+    sd = torch.load(path, weights_only=True)
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    x = torch.from_numpy(__import__("numpy").fromfile(inp, dtype="<f4").reshape(2, 3, 32, 32))
+    with torch.no_grad():
+        y = torch.softmax(model(x), dim=1)
+    y.numpy().astype("<f4").tofile(out)
+    print("loaded", len(sd), "tensors")
+
+
 def main():
     p = argparse.ArgumentParser()
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--small", action="store_true")
     g.add_argument("--models", action="store_true")
-    p.add_argument("outdir")
+    g.add_argument("--load", nargs=4, metavar=("ARCH", "FILE", "INPUT", "OUTPUT"))
+    p.add_argument("outdir", nargs="?")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=2)
     a = p.parse_args()
-    if a.small:
+    if a.load:
+        load(*a.load)
+    elif a.small:
         small(a.outdir)
     else:
         models(a.outdir, a.size, a.batch)

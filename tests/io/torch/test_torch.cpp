@@ -492,6 +492,65 @@ TEST_F(TorchNetworks, NonStrictLoadingTakesWhatFitsAndReportsTheRest) {
   EXPECT_EQ(k.f32()[((2 * 7 + 5) * 3 + 1) * 64 + 9], w.f32()[((9 * 3 + 1) * 7 + 2) * 7 + 5]);
 }
 
+// resnet.cpp writes a state_dict; PyTorch loads it (weights_only=True, strict=True) into
+// torchvision's network and predicts what resnet.cpp predicts.
+TEST_F(TorchNetworks, StateDictsWrittenHereLoadInPyTorch) {
+  struct Case {
+    std::string arch, source;
+    int64_t classes;
+  };
+  for (const Case& c :
+       {Case{"resnet18", "resnet18.pth", 1000}, Case{"cifar_resnet20", "cifar_resnet20.pth", 10}}) {
+    reset_name_counters();
+    Model m =
+        c.arch == "resnet18" ? resnet18({32, 32, 3}, 1000) : cifar_resnet(20, {32, 32, 3}, 10);
+    load_torch_weights(m, file(c.source));
+    const std::string out = file("ours_" + c.arch + ".pth");
+    save_torch_state_dict(m, out);
+    // Read back here: the same tensors, num_batches_tracked included.
+    const TorchStateDict back = load_torch_state_dict(out);
+    const TorchStateDict orig = load_torch_state_dict(file(c.source));
+    ASSERT_EQ(back.tensors.size(), orig.tensors.size()) << c.arch;
+    for (const TorchTensorEntry& e : orig.tensors) {
+      const TorchTensorEntry* b = back.find(e.name);
+      ASSERT_NE(b, nullptr) << e.name;
+      if (e.dtype == "float32") {
+        EXPECT_TRUE(AllClose(b->value, e.value, 0, e.name));
+      }
+    }
+    const testing::CommandResult r = testing::run_command(
+        "/usr/bin/python3 " + std::string(RESNET_SOURCE_DIR) +
+        "/tests/reference/generate_torch_checkpoints.py --load " + c.arch + " " + out + " " +
+        file(c.arch + "_input.bin") + " " + file("torch_" + c.arch + ".bin") + " 2>&1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    const Tensor x = input_nhwc(c.arch + "_input.bin", 2, 3, 32, 32);
+    EXPECT_TRUE(AllClose(m.predict(x), read_floats("torch_" + c.arch + ".bin", Shape{2, c.classes}),
+                         1e-4, c.arch));
+  }
+}
+
+TEST_F(TorchNetworks, FileDispatchLoadsAndSavesPyTorchFiles) {
+  EXPECT_EQ(file_format("m.pth"), FileFormat::Torch);
+  EXPECT_EQ(file_format("m.PT"), FileFormat::Torch);
+  EXPECT_EQ(file_format("checkpoint.pth.tar"), FileFormat::Torch);
+  EXPECT_EQ(file_format("data.tar"), FileFormat::Rnw);
+  reset_name_counters();
+  Model m = cifar_resnet(20, {32, 32, 3}, 10);
+  load_weights(m, file("cifar_resnet20_checkpoint.pth.tar"));
+  const std::string out = file("saved.pth");
+  save_weights(m, out, {.attributes = {{"zoo_model", "resnet20"}, {"classes", "10"}}});
+  const auto attrs = read_model_attributes(out);
+  EXPECT_EQ(attrs.at("zoo_model"), "resnet20");
+  EXPECT_EQ(attrs.at("model_name"), "resnet20");
+  reset_name_counters();
+  Model again = cifar_resnet(20, {32, 32, 3}, 10);
+  load_weights(again, out);
+  const Tensor x = input_nhwc("cifar_resnet20_input.bin", 2, 3, 32, 32);
+  EXPECT_TRUE(AllClose(again.predict(x), m.predict(x), 0));
+  EXPECT_NE(error_of([&] { load_model(out); }).find("PyTorch file"), std::string::npos);
+  EXPECT_NE(error_of([&] { save_model(m, out); }).find("weights only"), std::string::npos);
+}
+
 TEST(TorchKeys, FollowTorchvisionAndCifarNames) {
   EXPECT_EQ(torch_key_for("conv1_conv", "Conv2D", "kernel"), "conv1.weight");
   EXPECT_EQ(torch_key_for("conv1_bn", "BatchNormalization", "moving_variance"), "bn1.running_var");
