@@ -140,6 +140,7 @@ struct TorchStateDict {
   std::string key;     // where the state_dict was: "" (the saved object), "state_dict", ...
   std::string stripped_prefix;            // "module." (DataParallel) or "_orig_mod." when removed
   std::vector<std::string> placeholders;  // globals kept inert, e.g. "argparse.Namespace"
+  std::string source;                     // the file it was read from
   const TorchTensorEntry* find(const std::string& name) const;
 };
 struct TorchLoadOptions {
@@ -171,6 +172,9 @@ struct TorchWeightsOptions {
 };
 TorchStateDict load_torch_weights(Model& model, const std::string& path,
                                   const TorchWeightsOptions& options = {});
+// The same from a state_dict already read (options.key is not used).
+void load_torch_weights(Model& model, const TorchStateDict& state_dict,
+                        const TorchWeightsOptions& options = {});
 // torch.save(model.state_dict(), path) for a resnet.cpp model: a zip-format file with the keys of
 // torch_key_for ("fc"/"downsample", or "linear"/"shortcut" for the CIFAR ResNets), OIHW and
 // (out, in) layouts, num_batches_tracked 0 for each BatchNorm. torch.load(path,

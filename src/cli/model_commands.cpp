@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/model_loading.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/models.h"
@@ -62,18 +63,40 @@ void add_model_commands(CLI::App& app) {
   {
     auto c = std::make_shared<ModelChoice>();
     auto file = std::make_shared<std::string>();
+    auto arch = std::make_shared<ArchChoice>();
     CLI::App* cmd = app.add_subcommand(
-        "summary", "Print the Keras-style summary of a zoo model or of a Keras .h5 model file");
-    cmd->add_option("file", *file, "Keras .h5 model file (instead of --model)");
+        "summary",
+        "Print the Keras-style summary of a zoo model, of a Keras .h5 model file, or of a PyTorch "
+        "state_dict loaded into a zoo model");
+    cmd->add_option("file", *file,
+                    "Keras .h5 model file (instead of --model), or a PyTorch .pth file (with "
+                    "--model naming its architecture)");
     cmd->add_option("--model", c->model, "zoo model name (see `resnet models`)");
     cmd->add_option("--input-shape", c->input_shape, "input shape H,W,C (default: the model's)");
     cmd->add_option("--classes", c->classes, "number of classes (default: the model's)")
         ->check(CLI::PositiveNumber);
-    cmd->callback([c, file] {
-      if (file->empty() == c->model.empty()) {
-        throw ConfigError("summary: give either a model file or --model NAME");
+    add_arch_options(cmd, *arch, /*zoo_flags_exist=*/true);
+    cmd->callback([c, file, arch] {
+      const bool torch = !file->empty() && file_format(*file) == FileFormat::Torch;
+      if (!torch && file->empty() == c->model.empty()) {
+        throw ConfigError(
+            "summary: give either a model file or --model NAME (both only for a PyTorch file)");
       }
-      const Model m = file->empty() ? build(*c) : load_model(*file, /*compile=*/false);
+      if (!torch && !file->empty() && (!c->input_shape.empty() || c->classes != 0)) {
+        throw ConfigError(fmt::format(
+            "summary: --input-shape and --classes go with --model; {} holds its own shapes",
+            *file));
+      }
+      ArchChoice a = *arch;
+      a.model = c->model;
+      a.input_shape = c->input_shape;
+      a.classes = c->classes;
+      if (!torch && (!arch->strict || !arch->torch_key.empty())) {
+        throw ConfigError("summary: --strict and --torch-key go with a PyTorch file");
+      }
+      const Model m = torch           ? load_saved(*file, "", a).model
+                      : file->empty() ? build(*c)
+                                      : load_model(*file, /*compile=*/false);
       std::fputs(m.summary().c_str(), stdout);
     });
   }

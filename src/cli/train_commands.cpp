@@ -380,8 +380,12 @@ void add_train_commands(CLI::App& app) {
     auto batch = std::make_shared<int64_t>(64);
     auto pre = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("evaluate", "Loss and accuracy of a saved model on data");
-    cmd->add_option("model", *model, "Keras .h5 model, or a file written by `resnet train --out`")
+    cmd->add_option("model", *model,
+                    "Keras .h5, ONNX, PyTorch .pth (with --model), or a file written by `resnet "
+                    "train --out`")
         ->required();
+    auto arch = std::make_shared<ArchChoice>();
+    add_arch_options(cmd, *arch);
     cmd->add_option("--preprocess", *pre, "override: none, rescale, tf, torch, caffe")
         ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("data", data->file, "SIGNS-style HDF5 file");
@@ -393,7 +397,7 @@ void add_train_commands(CLI::App& app) {
         "--json", *json,
         "print one JSON object (model, data, samples, loss, metrics) and no progress bar");
     cmd->callback([=] {
-      LoadedModel lm = load_saved(*model, *pre);
+      LoadedModel lm = load_saved(*model, *pre, *arch);
       if (data->file.empty() && data->dataset.empty()) {
         throw ConfigError("evaluate: give a data file or --dataset");
       }
@@ -417,8 +421,12 @@ void add_train_commands(CLI::App& app) {
     auto top = std::make_shared<int>(3);
     auto pre = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("predict", "Classify image files with a saved model");
-    cmd->add_option("model", *model, "Keras .h5 model, or a file written by `resnet train --out`")
+    cmd->add_option("model", *model,
+                    "Keras .h5, ONNX, PyTorch .pth (with --model), or a file written by `resnet "
+                    "train --out`")
         ->required();
+    auto arch = std::make_shared<ArchChoice>();
+    add_arch_options(cmd, *arch);
     cmd->add_option("--preprocess", *pre, "override: none, rescale, tf, torch, caffe")
         ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("images", *images, "JPEG/PNG/BMP files")->required();
@@ -427,7 +435,7 @@ void add_train_commands(CLI::App& app) {
     cmd->add_flag("--json", *json,
                   "print one JSON object: per image the top k classes (index, label, probability)");
     cmd->callback([=] {
-      LoadedModel lm = load_saved(*model, *pre);
+      LoadedModel lm = load_saved(*model, *pre, *arch);
       const std::vector<std::string> names = split(lm.attrs["class_names"], '\n');
       const Preprocess pre = Preprocess::from_name(lm.attrs["preprocess"]);
       nlohmann::ordered_json out = {{"model", *model},

@@ -615,9 +615,13 @@ TorchStateDict read_torch_bytes(std::string bytes, const std::string& name,
                                 const TorchLoadOptions& options) {
   if (zip_detail::looks_like_zip(bytes)) {
     auto zip = std::make_unique<zip_detail::ZipReader>(std::move(bytes), name);
-    return read_any({}, name, std::move(zip), options);
+    TorchStateDict sd = read_any({}, name, std::move(zip), options);
+    sd.source = name;
+    return sd;
   }
-  return read_any(std::move(bytes), name, nullptr, options);
+  TorchStateDict sd = read_any(std::move(bytes), name, nullptr, options);
+  sd.source = name;
+  return sd;
 }
 
 }  // namespace torch_detail
@@ -638,13 +642,17 @@ TorchStateDict load_torch_state_dict(const std::string& path, const TorchLoadOpt
   if (zip_detail::looks_like_zip(std::string_view(head, static_cast<size_t>(f.gcount())))) {
     f.close();
     auto zip = std::make_unique<zip_detail::ZipReader>(path);
-    return torch_detail::read_any({}, path, std::move(zip), options);
+    TorchStateDict sd = torch_detail::read_any({}, path, std::move(zip), options);
+    sd.source = path;
+    return sd;
   }
   f.clear();
   f.seekg(0);
   std::ostringstream ss;
   ss << f.rdbuf();
-  return torch_detail::read_any(ss.str(), path, nullptr, options);
+  TorchStateDict sd = torch_detail::read_any(ss.str(), path, nullptr, options);
+  sd.source = path;
+  return sd;
 }
 
 }  // namespace resnet

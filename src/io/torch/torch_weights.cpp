@@ -98,11 +98,19 @@ std::string torch_key_for(const std::string& layer, const std::string& class_nam
 
 TorchStateDict load_torch_weights(Model& model, const std::string& path,
                                   const TorchWeightsOptions& options) {
+  TorchStateDict sd = load_torch_state_dict(path, {.key = options.key});
+  load_torch_weights(model, sd, options);
+  return sd;
+}
+
+void load_torch_weights(Model& model, const TorchStateDict& sd,
+                        const TorchWeightsOptions& options) {
   graph_detail::ModelUse use(model, graph_detail::ModelUse::Kind::Exclusive, "load_torch_weights");
   LoadWeightsReport local;
   LoadWeightsReport& report = options.report ? *options.report : local;
   report = {};
-  TorchStateDict sd = load_torch_state_dict(path, {.key = options.key});
+  const std::string& path = sd.source;
+  if (sd.tensors.empty()) throw IoError(fmt::format("{}: the state_dict holds no tensors", path));
   const bool linear = std::any_of(sd.tensors.begin(), sd.tensors.end(),
                                   [](const auto& e) { return e.name.rfind("linear.", 0) == 0; });
   const bool shortcut = std::any_of(sd.tensors.begin(), sd.tensors.end(), [](const auto& e) {
@@ -116,7 +124,7 @@ TorchStateDict load_torch_weights(Model& model, const std::string& path,
     Tensor value;
   };
   std::vector<Assignment> plan;
-  std::vector<std::string> missing, mismatched, unexpected;
+  std::vector<std::string> missing, mismatched, unexpected, missing_layers;
   std::set<std::string> used;
   std::vector<std::string> loaded_layers;
   for (const auto& l : model.layers()) {
@@ -127,6 +135,9 @@ TorchStateDict load_torch_weights(Model& model, const std::string& path,
       const TorchTensorEntry* e = sd.find(key);
       if (e == nullptr) {
         missing.push_back(fmt::format("{} {} (layer {})", key, want.str(), l->name()));
+        if (missing_layers.empty() || missing_layers.back() != l->name()) {
+          missing_layers.push_back(l->name());
+        }
         continue;
       }
       used.insert(key);
@@ -183,8 +194,7 @@ TorchStateDict load_torch_weights(Model& model, const std::string& path,
   report.loaded = std::move(loaded_layers);
   for (const std::string& m : mismatched) report.skipped.push_back(m);
   for (const std::string& u : unexpected) report.skipped.push_back(u + ": not in the model");
-  report.missing = std::move(missing);
-  return sd;
+  report.missing = std::move(missing_layers);
 }
 
 }  // namespace resnet
