@@ -64,6 +64,16 @@ SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const
 Model resnet18(Shape input_shape = {224, 224, 3}, int64_t classes = 1000);
 Model resnet34(Shape input_shape = {224, 224, 3}, int64_t classes = 1000);
 
+// torchvision's ResNet-50/101/152 (ResNet v1.5: the stride of each first bottleneck block sits on
+// its 3x3 convolution, where keras.applications' v1 puts it on the first 1x1; no convolution
+// biases; BatchNormalization with PyTorch's epsilon 1e-5, momentum 0.9), with the layer names of
+// keras.applications (conv2_block1_1_conv, ...). 25,557,032 / 44,549,160 / 60,192,808 trainable
+// parameters at 1000 classes, as torchvision counts them. Model name "resnet<depth>_torchvision";
+// depth 50, 101 or 152, else ConfigError.
+SymTensor torchvision_bottleneck(const SymTensor& x, int64_t width, int64_t stride,
+                                 const std::string& name);
+Model torchvision_resnet(int depth, Shape input_shape = {224, 224, 3}, int64_t classes = 1000);
+
 // CIFAR ResNets of He et al. 2015: depth = 6n + 2 (20, 32, 44, 56, 110, 1202), 16/32/64 filters,
 // basic blocks, projection shortcuts (option B: 1x1 convolution + batch norm) where the shape
 // changes. Throws ConfigError when depth is not 6n + 2.
@@ -72,8 +82,9 @@ Model cifar_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes =
 Model preact_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes = 10);
 
 // Every zoo model by its CLI name: resnet50-tutorial, resnet50, resnet101, resnet152, resnet50v2,
-// resnet101v2, resnet152v2, resnet18, resnet34, resnet20 ... resnet1202, preact-resnet164,
-// preact-resnet1001. `input_shape`/`classes` of 0 rank / 0 take the model's defaults.
+// resnet101v2, resnet152v2, resnet18, resnet34, resnet50-torchvision, resnet101-torchvision,
+// resnet152-torchvision, resnet20 ... resnet1202, preact-resnet164, preact-resnet1001.
+// `input_shape`/`classes` of 0 rank / 0 take the model's defaults.
 Model build_model(const std::string& name, const Shape& input_shape = {}, int64_t classes = 0);
 std::vector<std::string> model_names();
 // The smallest input each model accepts (for tests and help texts).

@@ -39,6 +39,11 @@ const std::map<std::string, Entry>& registry() {
                         [](Shape s, int64_t c) { return ResNet152V2(app(s, c)); }};
     m["resnet18"] = {imagenet, 1000, min32, resnet18};
     m["resnet34"] = {imagenet, 1000, min32, resnet34};
+    for (int depth : {50, 101, 152}) {
+      m[fmt::format("resnet{}-torchvision", depth)] = {
+          imagenet, 1000, min32,
+          [depth](Shape s, int64_t c) { return torchvision_resnet(depth, s, c); }};
+    }
     for (int depth : {20, 32, 44, 56, 110, 1202}) {
       m[fmt::format("resnet{}", depth)] = {
           cifar, 10, {4, 4, 3}, [depth](Shape s, int64_t c) { return cifar_resnet(depth, s, c); }};

@@ -81,6 +81,69 @@ Model resnet34(Shape input_shape, int64_t classes) {
   return torchvision_basic(std::move(input_shape), classes, {3, 4, 6, 3}, "resnet34");
 }
 
+SymTensor torchvision_bottleneck(const SymTensor& x, int64_t width, int64_t stride,
+                                 const std::string& name) {
+  const int64_t in_channels = x.shape()[-1];
+  const int64_t out_channels = 4 * width;
+  SymTensor shortcut = x;
+  if (stride != 1 || in_channels != out_channels) {
+    shortcut = conv(x, out_channels, 1, stride, Padding::Valid, name + "_0_conv");
+    shortcut = torch_bn(shortcut, name + "_0_bn");
+  }
+  SymTensor y = conv(x, width, 1, 1, Padding::Valid, name + "_1_conv");
+  y = torch_bn(y, name + "_1_bn");
+  y = Activation("relu", name + "_1_relu")(y);
+  // ResNet v1.5: the stride sits on the 3x3 convolution, padded by 1 on every side.
+  if (stride != 1) {
+    y = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = name + "_2_pad"})(y);
+    y = conv(y, width, 3, stride, Padding::Valid, name + "_2_conv");
+  } else {
+    y = conv(y, width, 3, 1, Padding::Same, name + "_2_conv");
+  }
+  y = torch_bn(y, name + "_2_bn");
+  y = Activation("relu", name + "_2_relu")(y);
+  y = conv(y, out_channels, 1, 1, Padding::Valid, name + "_3_conv");
+  y = torch_bn(y, name + "_3_bn");
+  y = Add({.name = name + "_add"})({shortcut, y});
+  return Activation("relu", name + "_out")(y);
+}
+
+Model torchvision_resnet(int depth, Shape input_shape, int64_t classes) {
+  std::array<int, 4> blocks;
+  if (depth == 50) {
+    blocks = {3, 4, 6, 3};
+  } else if (depth == 101) {
+    blocks = {3, 4, 23, 3};
+  } else if (depth == 152) {
+    blocks = {3, 8, 36, 3};
+  } else {
+    throw ConfigError(
+        fmt::format("torchvision ResNet depth must be 50, 101 or 152, got {}", depth));
+  }
+  const std::string name = fmt::format("resnet{}_torchvision", depth);
+  if (input_shape.rank() != 3 || input_shape[0] < 32 || input_shape[1] < 32) {
+    throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}", name,
+                                  input_shape.str()));
+  }
+  SymTensor input = Input(std::move(input_shape));
+  SymTensor x = ZeroPadding2D({.padding = {3, 3, 3, 3}, .name = "conv1_pad"})(input);
+  x = conv(x, 64, 7, 2, Padding::Valid, "conv1_conv");
+  x = torch_bn(x, "conv1_bn");
+  x = Activation("relu", "conv1_relu")(x);
+  x = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = "pool1_pad"})(x);
+  x = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 2}, .name = "pool1_pool"})(x);
+  const std::array<int64_t, 4> widths = {64, 128, 256, 512};
+  for (int s = 0; s < 4; ++s) {
+    for (int b = 1; b <= blocks[s]; ++b) {
+      const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
+      x = torchvision_bottleneck(x, widths[s], stride, fmt::format("conv{}_block{}", s + 2, b));
+    }
+  }
+  x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
+  x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
+  return Model(input, x, name);
+}
+
 Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
   if (depth < 8 || (depth - 2) % 6 != 0) {
     throw ConfigError(

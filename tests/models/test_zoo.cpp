@@ -58,6 +58,21 @@ TEST(Zoo, BasicBlockResNetsMatchTorchvisionCounts) {
   EXPECT_EQ(resnet34().count_trainable_params(), 21797672);
 }
 
+TEST(Zoo, TorchvisionBottleneckResNetsMatchTorchvisionCounts) {
+  // sum(p.numel() for p in torchvision.models.resnet50().parameters()), and so on.
+  EXPECT_EQ(torchvision_resnet(50).count_trainable_params(), 25557032);
+  EXPECT_EQ(torchvision_resnet(101).count_trainable_params(), 44549160);
+  EXPECT_EQ(torchvision_resnet(152).count_trainable_params(), 60192808);
+  EXPECT_EQ(build_model("resnet50-torchvision").name(), "resnet50_torchvision");
+  // v1.5: the first block of stage 3 strides on its 3x3 convolution, not on the first 1x1.
+  Model m = torchvision_resnet(50);
+  EXPECT_EQ(m.layer("conv3_block1_1_conv").config().get_ints("strides"),
+            (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(m.layer("conv3_block1_2_conv").config().get_ints("strides"),
+            (std::vector<int64_t>{2, 2}));
+  EXPECT_THROW(torchvision_resnet(34), ConfigError);
+}
+
 TEST(Zoo, CifarResNetCounts) {
   // He et al. 2015 report about 0.27M, 0.46M, 0.66M, 0.85M, 1.7M and 19.4M parameters (option A,
   // parameter-free shortcuts); the projection shortcuts used here (option B) add a few thousand.

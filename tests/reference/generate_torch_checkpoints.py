@@ -6,7 +6,8 @@ Usage:
       the small committed fixtures (tests/reference/fixtures/torch/): checkpoint dicts whose
       tensor values follow formulas the C++ tests recompute (see tests/io/torch/test_torch.cpp)
   /usr/bin/python3 generate_torch_checkpoints.py --models OUTDIR [--size 32] [--batch 2]
-      seeded random networks, written at test time: torchvision ResNet-18 and a CIFAR ResNet-20
+      seeded random networks, written at test time: torchvision ResNet-18, ResNet-50 (zip format
+      only) and a CIFAR ResNet-20
       (He et al.'s, with option-B projection shortcuts named as in the common PyTorch CIFAR code:
       conv1, bn1, layer1..3 with shortcut.0/1, linear), each as <name>.pth (zip format),
       <name>_legacy.pth (legacy format) and <name>_checkpoint.pth.tar (a training-script
@@ -114,7 +115,8 @@ def models(outdir, size, batch):
     os.makedirs(outdir, exist_ok=True)
     torch.manual_seed(0)
     nets = {"resnet18": torchvision.models.resnet18(weights=None),
-            "cifar_resnet20": CifarResNet(3)}
+            "cifar_resnet20": CifarResNet(3),
+            "resnet50": torchvision.models.resnet50(weights=None)}
     for name, model in nets.items():
         randomize_bn(model)
         model.eval()
@@ -123,6 +125,10 @@ def models(outdir, size, batch):
             y = torch.softmax(model(x), dim=1)
         sd = model.state_dict()
         torch.save(sd, os.path.join(outdir, name + ".pth"))
+        if name == "resnet50":  # large: the zip format only
+            x.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_input.bin"))
+            y.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_output.bin"))
+            continue
         torch.save(sd, os.path.join(outdir, name + "_legacy.pth"),
                    _use_new_zipfile_serialization=False)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

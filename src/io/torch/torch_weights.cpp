@@ -178,10 +178,19 @@ void load_torch_weights(Model& model, const TorchStateDict& sd,
       parts.push_back(
           fmt::format("{} wrongly shaped: {}", mismatched.size(), join_limited(mismatched)));
     }
+    std::string hint;
+    for (const char* v1 : {"resnet50", "resnet101", "resnet152"}) {
+      if (model.name() == v1) {
+        hint = fmt::format(
+            ". keras.applications' {0} is ResNet v1 with convolution biases; torchvision's is "
+            "v1.5 without them: use the zoo model {0}-torchvision",
+            v1);
+      }
+    }
     throw IoError(
         fmt::format("{}: the state_dict does not fit model '{}' ({}). Shapes are "
-                    "PyTorch's (OIHW, (out, in)); non-strict loading takes what fits",
-                    path, model.name(), fmt::join(parts, ". ")));
+                    "PyTorch's (OIHW, (out, in)); non-strict loading takes what fits{}",
+                    path, model.name(), fmt::join(parts, ". "), hint));
   }
   if (plan.empty()) {
     throw IoError(fmt::format("{}: no tensor of the state_dict fits model '{}' (keys like '{}')",

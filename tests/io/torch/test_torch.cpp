@@ -2,7 +2,9 @@
 // the zoo, and damaged or hostile files. Small fixtures are committed (tests/reference/fixtures/
 // torch/, written by tests/reference/generate_torch_checkpoints.py --small); the networks are
 // written by the same script at test time (skipped with a message without python3-torch).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -378,27 +380,40 @@ TEST(TorchFile, HostileTensorRecordsAreRefused) {
 
 // --- networks written by PyTorch at test time
 
+// CTest runs every test in a process of its own: the networks are written once per version of the
+// script into a shared folder under the temporary directory (written aside, then renamed into
+// place, so concurrent tests never see a half-written folder).
 class TorchNetworks : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir("torchnets");
-    const std::string cmd = "/usr/bin/python3 " + std::string(RESNET_SOURCE_DIR) +
-                            "/tests/reference/generate_torch_checkpoints.py --models " +
-                            dir_->file("") + " 2>&1";
-    const testing::CommandResult r = testing::run_command(cmd);
-    ok_ = r.code == 0;
-    if (!ok_) std::fprintf(stderr, "generate_torch_checkpoints.py failed:\n%s\n", r.out.c_str());
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
+    const std::string script =
+        std::string(RESNET_SOURCE_DIR) + "/tests/reference/generate_torch_checkpoints.py";
+    const size_t version = std::hash<std::string>{}(read_file(script));
+    dir_ = (fs::temp_directory_path() / fmt::format("resnet_torch_nets_{:x}", version)).string();
+    ok_ = fs::exists(dir_ + "/done");
+    if (ok_) return;
+    const std::string tmp = fmt::format("{}.tmp-{}", dir_, ::getpid());
+    fs::remove_all(tmp);
+    const testing::CommandResult r =
+        testing::run_command("/usr/bin/python3 " + script + " --models " + tmp + " 2>&1");
+    if (r.code != 0) {
+      std::fprintf(stderr, "generate_torch_checkpoints.py failed:\n%s\n", r.out.c_str());
+      fs::remove_all(tmp);
+      return;
+    }
+    write_file(tmp + "/done", "");
+    std::error_code ec;
+    fs::rename(tmp, dir_, ec);
+    if (ec) fs::remove_all(tmp);  // another test process got there first
+    ok_ = fs::exists(dir_ + "/done");
   }
   void SetUp() override {
     if (!ok_) GTEST_SKIP() << "python3-torch / python3-torchvision missing (scripts/setup.sh)";
   }
-  static std::string file(const std::string& name) { return dir_->file(name); }
+  static std::string file(const std::string& name) { return dir_ + "/" + name; }
+  // `name` in the networks' folder, or an absolute path.
   static Tensor read_floats(const std::string& name, Shape shape) {
-    const std::string bytes = read_file(file(name));
+    const std::string bytes = read_file(name.front() == '/' ? name : file(name));
     Tensor t = Tensor::empty(shape);
     EXPECT_EQ(bytes.size(), static_cast<size_t>(t.numel()) * 4) << name;
     std::memcpy(t.raw(), bytes.data(), std::min<size_t>(bytes.size(), t.numel() * 4));
@@ -415,10 +430,10 @@ class TorchNetworks : public ::testing::Test {
             out.f32()[((a * h + y) * w + x) * c + k] = nchw.f32()[((a * c + k) * h + y) * w + x];
     return out;
   }
-  static testing::TempDir* dir_;
+  static std::string dir_;
   static bool ok_;
 };
-testing::TempDir* TorchNetworks::dir_ = nullptr;
+std::string TorchNetworks::dir_;
 bool TorchNetworks::ok_ = false;
 
 TEST_F(TorchNetworks, ResNet18PredictsAsPyTorchInEveryFormat) {
@@ -440,6 +455,23 @@ TEST_F(TorchNetworks, ResNet18PredictsAsPyTorchInEveryFormat) {
       EXPECT_EQ(sd.scalars.at("best_prec1"), 0.5);
     }
   }
+}
+
+TEST_F(TorchNetworks, TorchvisionResNet50PredictsAsPyTorch) {
+  const Tensor x = input_nhwc("resnet50_input.bin", 2, 3, 32, 32);
+  const Tensor want = read_floats("resnet50_output.bin", Shape{2, 1000});
+  reset_name_counters();
+  Model m = build_model("resnet50-torchvision", {32, 32, 3}, 1000);
+  LoadWeightsReport report;
+  load_torch_weights(m, file("resnet50.pth"), {.report = &report});
+  EXPECT_EQ(report.loaded.size(), 107u);  // 53 convolutions, 53 batch norms, fc
+  EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, "resnet50"));
+  // keras.applications' ResNet50 (v1, convolution biases) does not take torchvision's file.
+  reset_name_counters();
+  Model keras = ResNet50({.input_shape = {32, 32, 3}});
+  const std::string msg = error_of([&] { load_torch_weights(keras, file("resnet50.pth")); });
+  EXPECT_NE(msg.find("conv1.bias"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("resnet50-torchvision"), std::string::npos) << msg;
 }
 
 TEST_F(TorchNetworks, CifarResNet20WithProjectionShortcutsPredictsAsPyTorch) {
@@ -499,13 +531,14 @@ TEST_F(TorchNetworks, StateDictsWrittenHereLoadInPyTorch) {
     std::string arch, source;
     int64_t classes;
   };
+  testing::TempDir own;
   for (const Case& c :
        {Case{"resnet18", "resnet18.pth", 1000}, Case{"cifar_resnet20", "cifar_resnet20.pth", 10}}) {
     reset_name_counters();
     Model m =
         c.arch == "resnet18" ? resnet18({32, 32, 3}, 1000) : cifar_resnet(20, {32, 32, 3}, 10);
     load_torch_weights(m, file(c.source));
-    const std::string out = file("ours_" + c.arch + ".pth");
+    const std::string out = own.file("ours_" + c.arch + ".pth");
     save_torch_state_dict(m, out);
     // Read back here: the same tensors, num_batches_tracked included.
     const TorchStateDict back = load_torch_state_dict(out);
@@ -521,10 +554,11 @@ TEST_F(TorchNetworks, StateDictsWrittenHereLoadInPyTorch) {
     const testing::CommandResult r = testing::run_command(
         "/usr/bin/python3 " + std::string(RESNET_SOURCE_DIR) +
         "/tests/reference/generate_torch_checkpoints.py --load " + c.arch + " " + out + " " +
-        file(c.arch + "_input.bin") + " " + file("torch_" + c.arch + ".bin") + " 2>&1");
+        file(c.arch + "_input.bin") + " " + own.file("torch_" + c.arch + ".bin") + " 2>&1");
     ASSERT_EQ(r.code, 0) << r.out;
     const Tensor x = input_nhwc(c.arch + "_input.bin", 2, 3, 32, 32);
-    EXPECT_TRUE(AllClose(m.predict(x), read_floats("torch_" + c.arch + ".bin", Shape{2, c.classes}),
+    EXPECT_TRUE(AllClose(m.predict(x),
+                         read_floats(own.file("torch_" + c.arch + ".bin"), Shape{2, c.classes}),
                          1e-4, c.arch));
   }
 }
@@ -537,7 +571,8 @@ TEST_F(TorchNetworks, FileDispatchLoadsAndSavesPyTorchFiles) {
   reset_name_counters();
   Model m = cifar_resnet(20, {32, 32, 3}, 10);
   load_weights(m, file("cifar_resnet20_checkpoint.pth.tar"));
-  const std::string out = file("saved.pth");
+  testing::TempDir own;
+  const std::string out = own.file("saved.pth");
   save_weights(m, out, {.attributes = {{"zoo_model", "resnet20"}, {"classes", "10"}}});
   const auto attrs = read_model_attributes(out);
   EXPECT_EQ(attrs.at("zoo_model"), "resnet20");
