@@ -450,6 +450,18 @@ TorchTensorEntry Reader::materialize(const std::string& key, const TensorRef& t)
   auto* dst = static_cast<unsigned char*>(e.value.raw());
   const size_t out_size = dtype_size(out);
   const int rank = static_cast<int>(t.sizes.size());
+  // Contiguous data of the same element type, in this machine's (little-endian) order: one copy.
+  bool contiguous = true;
+  int64_t expect = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    if (t.sizes[d] != 1 && t.strides[d] != expect) contiguous = false;
+    expect *= t.sizes[d];
+  }
+  if (contiguous && !big_endian_ && static_cast<size_t>(type.size) == out_size &&
+      dtype != "float16" && dtype != "bfloat16") {
+    if (numel > 0) std::memcpy(dst, base + t.offset * type.size, numel * out_size);
+    return e;
+  }
   std::vector<int64_t> idx(rank, 0);
   unsigned char elem[8];
   for (int64_t n = 0; n < numel; ++n) {
