@@ -182,6 +182,10 @@ void load_torch_weights(Model& model, const TorchStateDict& state_dict,
 // save_weights(model, "x.pth") writes the same file with resnet.cpp's attributes beside it.
 void save_torch_state_dict(const Model& model, const std::string& path);
 
+// Layers that PyTorch computes without parameters: the fixed option-A shortcuts of the CIFAR
+// ResNets ("<block>_shortcut_a", a non-trainable Conv2D). They are neither read nor written.
+bool torch_parameter_free(const Layer& layer);
+
 // The PyTorch state_dict key of a model weight ("conv2_block1_1_conv", "kernel") ->
 // "layer1.0.conv1.weight"; `head` is "fc" or "linear", `projection` "downsample" or "shortcut".
 std::string torch_key_for(const std::string& layer, const std::string& class_name,

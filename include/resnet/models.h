@@ -57,7 +57,14 @@ SymTensor preact_bottleneck_block(const SymTensor& x, int64_t filters, int64_t k
 // The basic block of ResNet-18/34: two 3x3 convolutions without bias (torchvision layout: the
 // stride on the first, padded by 1 on every side: 'same' at stride 1, an explicit ZeroPadding2D
 // at stride 2), a 1x1 projection when the shape changes.
-SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name);
+// The shortcut of a block whose shape changes: B is a 1x1 convolution + batch norm (projection),
+// A (He et al. 2015, option A) the parameter-free subsampling of every second row and column with
+// the new channels zero-padded on both sides, built as a non-trainable 1x1 stride-2 Conv2D
+// "<block>_shortcut_a" with fixed 0/1 weights (the same result, and Keras and ONNX files can hold
+// it).
+enum class Shortcut { A, B };
+SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name,
+                      Shortcut shortcut = Shortcut::B);
 
 // ResNet-18/34 in the ImageNet layout of torchvision (11,689,512 / 21,797,672 trainable
 // parameters at 1000 classes); BatchNormalization with PyTorch's epsilon 1e-5, momentum 0.9.
@@ -76,8 +83,10 @@ Model torchvision_resnet(int depth, Shape input_shape = {224, 224, 3}, int64_t c
 
 // CIFAR ResNets of He et al. 2015: depth = 6n + 2 (20, 32, 44, 56, 110, 1202), 16/32/64 filters,
 // basic blocks, projection shortcuts (option B: 1x1 convolution + batch norm) where the shape
-// changes. Throws ConfigError when depth is not 6n + 2.
-Model cifar_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes = 10);
+// changes, or the paper's parameter-free option A (Shortcut::A). Throws ConfigError when depth is
+// not 6n + 2.
+Model cifar_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes = 10,
+                   Shortcut shortcut = Shortcut::B);
 // Pre-activation bottleneck ResNets of He et al. 2016 for CIFAR: depth = 9n + 2 (164, 1001).
 Model preact_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes = 10);
 
@@ -85,7 +94,9 @@ Model preact_resnet(int depth, Shape input_shape = {32, 32, 3}, int64_t classes 
 // resnet101v2, resnet152v2, resnet18, resnet34, resnet50-torchvision, resnet101-torchvision,
 // resnet152-torchvision, resnet20 ... resnet1202, preact-resnet164, preact-resnet1001.
 // `input_shape`/`classes` of 0 rank / 0 take the model's defaults.
-Model build_model(const std::string& name, const Shape& input_shape = {}, int64_t classes = 0);
+// `shortcut` A is for the CIFAR ResNets only (ConfigError otherwise).
+Model build_model(const std::string& name, const Shape& input_shape = {}, int64_t classes = 0,
+                  Shortcut shortcut = Shortcut::B);
 std::vector<std::string> model_names();
 // The smallest input each model accepts (for tests and help texts).
 Shape min_input_shape(const std::string& name);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "resnet/model.h"
+#include "resnet/models.h"
 #include "resnet/shape.h"
 
 namespace resnet::cli {
@@ -21,6 +22,11 @@ void add_onnx_commands(CLI::App& app);  // export (ONNX)
 
 // "64,64,3" -> (64, 64, 3); empty -> rank-0 shape (the model's default). Throws ConfigError.
 Shape parse_shape(const std::string& text);
+
+// --shortcut: "A" or "B" (either case). Throws ConfigError.
+Shortcut parse_shortcut(const std::string& text);
+// Adds --shortcut A|B (the CIFAR ResNets' shortcut option) to `cmd`.
+void add_shortcut_option(CLI::App* cmd, std::string& value);
 
 // --recompute (full) / --no-recompute (off) / neither (pointwise, the default). Throws
 // ConfigError when both are given.

@@ -17,6 +17,19 @@ Model::Recompute recompute_mode(bool full, bool none) {
   return full ? Model::Recompute::Full : none ? Model::Recompute::Off : Model::Recompute::Pointwise;
 }
 
+Shortcut parse_shortcut(const std::string& text) {
+  if (text.empty() || text == "B" || text == "b") return Shortcut::B;
+  if (text == "A" || text == "a") return Shortcut::A;
+  throw ConfigError(fmt::format("--shortcut must be A or B, got '{}'", text));
+}
+
+void add_shortcut_option(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--shortcut", value,
+                  "CIFAR ResNets: B, projection shortcuts (default), or A, He et al.'s "
+                  "parameter-free subsample-and-pad")
+      ->check(CLI::IsMember({"A", "B", "a", "b"}));
+}
+
 Shape parse_shape(const std::string& text) {
   if (text.empty()) return {};
   std::vector<int64_t> dims;
@@ -44,6 +57,7 @@ struct ModelChoice {
   std::string model;
   std::string input_shape;
   int64_t classes = 0;
+  std::string shortcut;
 };
 
 void add_model_options(CLI::App* cmd, ModelChoice& c) {
@@ -51,11 +65,12 @@ void add_model_options(CLI::App* cmd, ModelChoice& c) {
   cmd->add_option("--input-shape", c.input_shape, "input shape H,W,C (default: the model's)");
   cmd->add_option("--classes", c.classes, "number of classes (default: the model's)")
       ->check(CLI::PositiveNumber);
+  add_shortcut_option(cmd, c.shortcut);
 }
 
 Model build(const ModelChoice& c) {
   reset_name_counters();
-  return build_model(c.model, parse_shape(c.input_shape), c.classes);
+  return build_model(c.model, parse_shape(c.input_shape), c.classes, parse_shortcut(c.shortcut));
 }
 }  // namespace
 
@@ -75,6 +90,7 @@ void add_model_commands(CLI::App& app) {
     cmd->add_option("--input-shape", c->input_shape, "input shape H,W,C (default: the model's)");
     cmd->add_option("--classes", c->classes, "number of classes (default: the model's)")
         ->check(CLI::PositiveNumber);
+    add_shortcut_option(cmd, c->shortcut);
     add_arch_options(cmd, *arch, /*zoo_flags_exist=*/true);
     cmd->callback([c, file, arch] {
       const bool torch = !file->empty() && file_format(*file) == FileFormat::Torch;
@@ -82,15 +98,18 @@ void add_model_commands(CLI::App& app) {
         throw ConfigError(
             "summary: give either a model file or --model NAME (both only for a PyTorch file)");
       }
-      if (!torch && !file->empty() && (!c->input_shape.empty() || c->classes != 0)) {
+      if (!torch && !file->empty() &&
+          (!c->input_shape.empty() || c->classes != 0 || !c->shortcut.empty())) {
         throw ConfigError(fmt::format(
-            "summary: --input-shape and --classes go with --model; {} holds its own shapes",
+            "summary: --input-shape, --classes and --shortcut go with --model; {} holds its own "
+            "architecture",
             *file));
       }
       ArchChoice a = *arch;
       a.model = c->model;
       a.input_shape = c->input_shape;
       a.classes = c->classes;
+      a.shortcut = c->shortcut;
       if (!torch && (!arch->strict || !arch->torch_key.empty())) {
         throw ConfigError("summary: --strict and --torch-key go with a PyTorch file");
       }

@@ -41,7 +41,8 @@ LoadedModel rebuild_from_zoo(const std::string& path, std::map<std::string, std:
   } catch (const std::exception&) {
     throw IoError(fmt::format("{}: bad classes attribute '{}'", path, attrs["classes"]));
   }
-  Model m = build_model(attrs["zoo_model"], input, classes);
+  Model m = build_model(attrs["zoo_model"], input, classes,
+                        parse_shortcut(attrs.count("shortcut") ? attrs["shortcut"] : ""));
   load_weights(m, path, {.by_name = true, .optimizer = false});
   return {std::move(m), std::move(attrs), input};
 }
@@ -69,7 +70,8 @@ LoadedModel load_torch(const std::string& path, const ArchChoice& arch) {
   const TorchStateDict sd = load_torch_state_dict(path, {.key = arch.torch_key});
   const int64_t classes = arch.classes != 0 ? arch.classes : head_classes(sd);
   reset_name_counters();
-  Model m = build_model(arch.model, parse_shape(arch.input_shape), classes);
+  Model m = build_model(arch.model, parse_shape(arch.input_shape), classes,
+                        parse_shortcut(arch.shortcut));
   LoadWeightsReport report;
   load_torch_weights(m, sd, {.strict = arch.strict, .report = &report});
   std::size_t tensors = 0;
@@ -86,6 +88,8 @@ LoadedModel load_torch(const std::string& path, const ArchChoice& arch) {
   for (const std::string& s : report.skipped) fmt::print(stderr, "  skipped {}\n", s);
   for (const std::string& l : report.missing) fmt::print(stderr, "  not in the file: {}\n", l);
   attrs.emplace("preprocess", "torch");
+  attrs["zoo_model"] = arch.model;
+  if (parse_shortcut(arch.shortcut) == Shortcut::A) attrs["shortcut"] = "A";
   const Shape input = image_input(m, path);
   return {std::move(m), std::move(attrs), input};
 }
@@ -101,6 +105,7 @@ void add_arch_options(CLI::App* cmd, ArchChoice& a, bool zoo_flags_exist) {
     cmd->add_option("--classes", a.classes,
                     "with a PyTorch file: classes (default: the rows of its fc/linear weight)")
         ->check(CLI::PositiveNumber);
+    add_shortcut_option(cmd, a.shortcut);
   }
   cmd->add_option("--strict", a.strict,
                   "with a PyTorch file: every weight must match (true), or load what fits and list "
@@ -118,7 +123,8 @@ LoadedModel load_saved(const std::string& path, const std::string& preprocess,
   const FileFormat format = file_format(path);
   if (format != FileFormat::Torch && arch.given()) {
     throw ConfigError(fmt::format(
-        "--model, --input-shape, --classes, --strict and --torch-key describe a PyTorch "
+        "--model, --input-shape, --classes, --shortcut, --strict and --torch-key describe a "
+        "PyTorch "
         "state_dict (.pth, .pt, .pth.tar); {} holds its own architecture",
         path));
   }

@@ -24,13 +24,15 @@ struct ArchChoice {
   std::string model;
   std::string input_shape;
   int64_t classes = 0;
+  std::string shortcut;  // the CIFAR ResNets: A or B
   bool strict = true;
   std::string torch_key;
   bool given() const {
-    return !model.empty() || !input_shape.empty() || classes != 0 || !strict || !torch_key.empty();
+    return !model.empty() || !input_shape.empty() || classes != 0 || !shortcut.empty() || !strict ||
+           !torch_key.empty();
   }
 };
-// --model, --input-shape, --classes (unless `zoo_flags_exist`: the command has them already),
+// --model, --input-shape, --classes, --shortcut (unless `zoo_flags_exist`: the command has them),
 // --strict and --torch-key.
 void add_arch_options(CLI::App* cmd, ArchChoice& a, bool zoo_flags_exist = false);
 

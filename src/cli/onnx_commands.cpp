@@ -18,7 +18,7 @@ namespace resnet::cli {
 
 void add_onnx_commands(CLI::App& app) {
   struct Options {
-    std::string file, model, input_shape, out;
+    std::string file, model, input_shape, out, shortcut;
     int64_t classes = 0;
     bool fold_bn = false;
   };
@@ -36,6 +36,7 @@ void add_onnx_commands(CLI::App& app) {
   cmd->add_option("--input-shape", o->input_shape, "with --model: input shape H,W,C");
   cmd->add_option("--classes", o->classes, "with --model: number of classes")
       ->check(CLI::PositiveNumber);
+  add_shortcut_option(cmd, o->shortcut);
   add_arch_options(cmd, *arch, /*zoo_flags_exist=*/true);
   cmd->add_option("-o,--output", o->out,
                   "the file to write: .onnx, .h5 (Keras model) or .pth/.pt (PyTorch state_dict)")
@@ -48,8 +49,9 @@ void add_onnx_commands(CLI::App& app) {
       throw ConfigError(
           "export: give either a model file or --model NAME (both only for a PyTorch file)");
     }
-    if (!torch_in && !o->file.empty() && (!o->input_shape.empty() || o->classes != 0)) {
-      throw ConfigError("export: --input-shape and --classes go with --model only");
+    if (!torch_in && !o->file.empty() &&
+        (!o->input_shape.empty() || o->classes != 0 || !o->shortcut.empty())) {
+      throw ConfigError("export: --input-shape, --classes and --shortcut go with --model only");
     }
     if (!torch_in && (!arch->strict || !arch->torch_key.empty())) {
       throw ConfigError("export: --strict and --torch-key go with a PyTorch file");
@@ -73,13 +75,14 @@ void add_onnx_commands(CLI::App& app) {
       a.model = o->model;
       a.input_shape = o->input_shape;
       a.classes = o->classes;
+      a.shortcut = o->shortcut;
     }
-    LoadedModel lm =
-        o->file.empty()
-            ? LoadedModel{build_model(o->model, parse_shape(o->input_shape), o->classes),
-                          {{"zoo_model", o->model}},
-                          {}}
-            : load_saved(o->file, "", a);
+    LoadedModel lm = o->file.empty()
+                         ? LoadedModel{build_model(o->model, parse_shape(o->input_shape),
+                                                   o->classes, parse_shortcut(o->shortcut)),
+                                       {{"zoo_model", o->model}},
+                                       {}}
+                         : load_saved(o->file, "", a);
     Model& m = lm.model;
     // What resnet.cpp knows of the model travels with it where the format has room.
     std::map<std::string, std::string> attrs;
@@ -94,6 +97,10 @@ void add_onnx_commands(CLI::App& app) {
       const Shape in = m.input_shapes()[0];
       attrs["input_shape"] = fmt::format("{}", fmt::join(in.dims(), ","));
       attrs["classes"] = std::to_string(m.output_shapes()[0][-1]);
+      const std::string sc = torch_in || o->file.empty()
+                                 ? o->shortcut
+                                 : (lm.attrs.count("shortcut") ? lm.attrs["shortcut"] : "");
+      if (parse_shortcut(sc) == Shortcut::A) attrs["shortcut"] = "A";
     }
     switch (to) {
       case FileFormat::Onnx:

@@ -171,7 +171,8 @@ struct TrainOptions {
   std::string resume;
   bool evaluate_test = true;
   int verbose = 1;
-  ModelBuilder build;  // a custom model (resnet finetune); empty: the zoo model --model
+  ModelBuilder build;    // a custom model (resnet finetune); empty: the zoo model --model
+  std::string shortcut;  // --shortcut (the CIFAR ResNets)
 };
 
 void print_logs(const std::string& title, const Logs& logs) {
@@ -185,6 +186,9 @@ void run_train(const TrainOptions& o) {
   if (o.threads > 0) ops::set_num_threads(o.threads);
   if (o.data.file.empty() && o.data.dataset.empty() && o.data.image_folder.empty()) {
     throw ConfigError("train: give --data FILE.h5, --dataset NAME or --image-folder DIR");
+  }
+  if (o.build && !o.shortcut.empty()) {
+    throw ConfigError("--shortcut applies to the zoo's CIFAR ResNets, not to a fine-tuned model");
   }
   if (!o.out.empty() && file_format(o.out) == FileFormat::Onnx) {
     // Refused before training: an ONNX file cannot carry the optimizer state to resume from.
@@ -213,7 +217,8 @@ void run_train(const TrainOptions& o) {
 
   set_global_seed(o.seed);
   reset_name_counters();
-  Model model = o.build ? o.build(o.model, input, classes) : build_model(o.model, input, classes);
+  Model model = o.build ? o.build(o.model, input, classes)
+                        : build_model(o.model, input, classes, parse_shortcut(o.shortcut));
   model.set_recompute(recompute_mode(o.recompute, o.no_recompute));
   const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
   std::shared_ptr<LearningRateSchedule> schedule;
@@ -298,6 +303,7 @@ void run_train(const TrainOptions& o) {
         {"preprocess", o.preprocess},
         {"class_names", join(train.class_names, "\n")},
         {"epoch", std::to_string(h.epochs.empty() ? initial_epoch : h.epochs.back() + 1)}};
+    if (parse_shortcut(o.shortcut) == Shortcut::A) attrs["shortcut"] = "A";
     save_model_file_with_attributes(model, o.out, /*weights_only=*/false, attrs);
     fmt::print("saved {}\n", o.out);
   }
@@ -313,6 +319,7 @@ CLI::App* add_training_command(CLI::App& app, const std::string& name,
     auto o = std::make_shared<TrainOptions>();
     cmd = app.add_subcommand(name, description);
     cmd->add_option("--model", o->model, "zoo model name (see `resnet models`)");
+    add_shortcut_option(cmd, o->shortcut);
     cmd->add_option("--input-shape", o->input_shape, "input shape H,W,C (default: the data's)");
     cmd->add_option("--classes", o->classes,
                     "classes, at least the data's (default: from the data)")

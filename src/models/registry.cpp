@@ -14,6 +14,7 @@ struct Entry {
   int64_t default_classes;
   Shape min_input;
   std::function<Model(Shape, int64_t)> build;
+  int cifar_depth = 0;  // the CIFAR ResNets, which also take option-A shortcuts
 };
 
 ApplicationOptions app(Shape s, int64_t c) {
@@ -46,7 +47,11 @@ const std::map<std::string, Entry>& registry() {
     }
     for (int depth : {20, 32, 44, 56, 110, 1202}) {
       m[fmt::format("resnet{}", depth)] = {
-          cifar, 10, {4, 4, 3}, [depth](Shape s, int64_t c) { return cifar_resnet(depth, s, c); }};
+          cifar,
+          10,
+          {4, 4, 3},
+          [depth](Shape s, int64_t c) { return cifar_resnet(depth, s, c); },
+          depth};
     }
     for (int depth : {164, 1001}) {
       m[fmt::format("preact-resnet{}", depth)] = {
@@ -67,12 +72,21 @@ const Entry& find(const std::string& name) {
 }
 }  // namespace
 
-Model build_model(const std::string& name, const Shape& input_shape, int64_t classes) {
+Model build_model(const std::string& name, const Shape& input_shape, int64_t classes,
+                  Shortcut shortcut) {
   const Entry& e = find(name);
   if (classes < 0)
     throw ConfigError(fmt::format("{}: classes must be positive, got {}", name, classes));
-  return e.build(input_shape.rank() == 0 ? e.default_input : input_shape,
-                 classes == 0 ? e.default_classes : classes);
+  const Shape in = input_shape.rank() == 0 ? e.default_input : input_shape;
+  const int64_t k = classes == 0 ? e.default_classes : classes;
+  if (shortcut == Shortcut::A) {
+    if (e.cifar_depth == 0) {
+      throw ConfigError(fmt::format(
+          "{}: option-A shortcuts are for the CIFAR ResNets (resnet20 ... resnet1202)", name));
+    }
+    return cifar_resnet(e.cifar_depth, in, k, Shortcut::A);
+  }
+  return e.build(in, k);
 }
 
 std::vector<std::string> model_names() {

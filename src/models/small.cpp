@@ -49,13 +49,44 @@ Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int
 }
 }  // namespace
 
-SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride,
-                      const std::string& name) {
+SymTensor option_a_shortcut(const SymTensor& x, int64_t filters, int64_t stride,
+                            const std::string& name) {
+  const int64_t in_channels = x.shape()[-1];
+  if ((filters - in_channels) % 2 != 0 || filters < in_channels) {
+    throw ConfigError(
+        fmt::format("{}: an option-A shortcut pads {} channels to {}: the difference "
+                    "must be even and not negative",
+                    name, in_channels, filters));
+  }
+  SymTensor y = Conv2D({.filters = filters,
+                        .kernel = {1, 1},
+                        .strides = {stride, stride},
+                        .padding = Padding::Valid,
+                        .use_bias = false,
+                        .kernel_initializer = Initializer::zeros(),
+                        .name = name,
+                        .trainable = false})(x);
+  // kernel[0][0][c][c + pad] = 1: input channel c goes to output channel c + pad, the channels
+  // below and above stay zero (PyTorch: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))).
+  Tensor& k = y.layer().params()[0].value;
+  k.fill(0.0f);
+  const int64_t pad = (filters - in_channels) / 2;
+  for (int64_t c = 0; c < in_channels; ++c) k.f32()[c * filters + c + pad] = 1.0f;
+  k.bump_version();
+  return y;
+}
+
+SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const std::string& name,
+                      Shortcut shortcut_kind) {
   const int64_t in_channels = x.shape()[-1];
   SymTensor shortcut = x;
   if (stride != 1 || in_channels != filters) {
-    shortcut = conv(x, filters, 1, stride, Padding::Valid, name + "_0_conv");
-    shortcut = torch_bn(shortcut, name + "_0_bn");
+    if (shortcut_kind == Shortcut::A) {
+      shortcut = option_a_shortcut(x, filters, stride, name + "_shortcut_a");
+    } else {
+      shortcut = conv(x, filters, 1, stride, Padding::Valid, name + "_0_conv");
+      shortcut = torch_bn(shortcut, name + "_0_bn");
+    }
   }
   // PyTorch pads 3x3 convolutions by 1 on every side. For stride 1 that is Keras 'same'; for
   // stride 2 'same' would pad only bottom/right, so the padding is explicit there.
@@ -144,7 +175,7 @@ Model torchvision_resnet(int depth, Shape input_shape, int64_t classes) {
   return Model(input, x, name);
 }
 
-Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
+Model cifar_resnet(int depth, Shape input_shape, int64_t classes, Shortcut shortcut) {
   if (depth < 8 || (depth - 2) % 6 != 0) {
     throw ConfigError(
         fmt::format("CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, 1202), "
@@ -160,7 +191,7 @@ Model cifar_resnet(int depth, Shape input_shape, int64_t classes) {
   for (int s = 0; s < 3; ++s) {
     for (int b = 1; b <= n; ++b) {
       const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
-      x = basic_block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b));
+      x = basic_block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b), shortcut);
     }
   }
   x = GlobalAveragePooling2D({.name = "avg_pool"})(x);

@@ -115,5 +115,27 @@ TEST_F(TorchCli, ExportConvertsToKerasAndBackToPyTorch) {
   EXPECT_EQ(rnw.code, 2) << rnw.out;
 }
 
+TEST(ShortcutCli, OptionAIsForTheCifarResNetsAndTravelsWithExportedFiles) {
+  CliRun a = run("summary --model resnet20 --input-shape 16,16,3 --shortcut A");
+  ASSERT_EQ(a.code, 0) << a.out;
+  EXPECT_NE(a.out.find("conv3_block1_shortcut_a (Conv2D"), std::string::npos) << a.out;
+  EXPECT_EQ(a.out.find("conv3_block1_0_conv"), std::string::npos) << a.out;
+  CliRun bad = run("summary --model resnet18 --shortcut A");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("option-A shortcuts are for the CIFAR ResNets"), std::string::npos)
+      << bad.out;
+  CliRun letter = run("plot --model resnet20 --shortcut C -o x.png");
+  EXPECT_EQ(letter.code, 2) << letter.out;
+  // A .pth exported from option A records it: read back without --model or --shortcut.
+  testing::TempDir dir;
+  ASSERT_EQ(
+      run("export --model resnet20 --input-shape 16,16,3 --shortcut A -o " + dir.file("a.pth"))
+          .code,
+      0);
+  CliRun back = run("summary " + dir.file("a.pth"));
+  ASSERT_EQ(back.code, 0) << back.out;
+  EXPECT_NE(back.out.find("conv3_block1_shortcut_a"), std::string::npos) << back.out;
+}
+
 }  // namespace
 }  // namespace resnet

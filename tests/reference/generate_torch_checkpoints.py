@@ -7,7 +7,7 @@ Usage:
       tensor values follow formulas the C++ tests recompute (see tests/io/torch/test_torch.cpp)
   /usr/bin/python3 generate_torch_checkpoints.py --models OUTDIR [--size 32] [--batch 2]
       seeded random networks, written at test time: torchvision ResNet-18, ResNet-50 (zip format
-      only) and a CIFAR ResNet-20
+      only), a CIFAR ResNet-20 with option-A shortcuts (cifar_resnet20_a) and one
       (He et al.'s, with option-B projection shortcuts named as in the common PyTorch CIFAR code:
       conv1, bn1, layer1..3 with shortcut.0/1, linear), each as <name>.pth (zip format),
       <name>_legacy.pth (legacy format) and <name>_checkpoint.pth.tar (a training-script
@@ -16,7 +16,7 @@ Usage:
       <name>_output.bin (float32 softmax of the logits, eval mode).
   /usr/bin/python3 generate_torch_checkpoints.py --load ARCH FILE INPUT OUTPUT
       loads FILE (written by resnet.cpp) with torch.load(weights_only=True) into ARCH
-      (resnet18 or cifar_resnet20) with load_state_dict(strict=True), and writes the softmax of
+      (resnet18, cifar_resnet20 or cifar_resnet20_a) with load_state_dict(strict=True), and writes the softmax of
       its eval-mode output on INPUT (float32 NCHW, batch 2, 32x32) to OUTPUT
 """
 import argparse
@@ -58,15 +58,27 @@ def small(outdir):
     print("wrote", sorted(os.listdir(outdir)))
 
 
+class OptionA(nn.Module):
+    """He et al.'s option A: every second row and column, new channels zero-padded both sides."""
+    def __init__(self, planes):
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad), "constant", 0)
+
+
 class CifarBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride):
+    def __init__(self, in_planes, planes, stride, option="B"):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
+        if (stride != 1 or in_planes != planes) and option == "A":
+            self.shortcut = OptionA(planes)
+        elif stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
                                           nn.BatchNorm2d(planes))
 
@@ -77,7 +89,7 @@ class CifarBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, n, classes=10):
+    def __init__(self, n, classes=10, option="B"):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -86,7 +98,7 @@ class CifarResNet(nn.Module):
             blocks = []
             for b in range(n):
                 stride = 2 if s > 0 and b == 0 else 1
-                blocks.append(CifarBlock(planes, width, stride))
+                blocks.append(CifarBlock(planes, width, stride, option))
                 planes = width
             layers.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = layers
@@ -116,6 +128,7 @@ def models(outdir, size, batch):
     torch.manual_seed(0)
     nets = {"resnet18": torchvision.models.resnet18(weights=None),
             "cifar_resnet20": CifarResNet(3),
+            "cifar_resnet20_a": CifarResNet(3, option="A"),
             "resnet50": torchvision.models.resnet50(weights=None)}
     for name, model in nets.items():
         randomize_bn(model)
@@ -144,7 +157,8 @@ def models(outdir, size, batch):
 
 def load(arch, path, inp, out):
     import torchvision
-    model = torchvision.models.resnet18(weights=None) if arch == "resnet18" else CifarResNet(3)
+    model = (torchvision.models.resnet18(weights=None) if arch == "resnet18" else
+             CifarResNet(3, option="A") if arch == "cifar_resnet20_a" else CifarResNet(3))
     sd = torch.load(path, weights_only=True)
     model.load_state_dict(sd, strict=True)
     model.eval()

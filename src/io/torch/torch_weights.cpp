@@ -81,6 +81,13 @@ std::string join_limited(const std::vector<std::string>& v, size_t limit = 8) {
 }
 }  // namespace
 
+bool torch_parameter_free(const Layer& layer) {
+  const std::string suffix = "_shortcut_a";
+  const std::string& n = layer.name();
+  return layer.class_name() == "Conv2D" && !layer.trainable() && n.size() > suffix.size() &&
+         n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::string torch_key_for(const std::string& layer, const std::string& class_name,
                           const std::string& param, const std::string& head,
                           const std::string& projection) {
@@ -117,7 +124,8 @@ void load_torch_weights(Model& model, const TorchStateDict& sd,
     return e.name.find(".shortcut.") != std::string::npos;
   });
   const std::string head = linear ? "linear" : "fc";
-  const std::string projection = shortcut ? "shortcut" : "downsample";
+  // PyTorch CIFAR code (a "linear" head) names its projections "shortcut", torchvision "downsample".
+  const std::string projection = shortcut || linear ? "shortcut" : "downsample";
 
   struct Assignment {
     Param* param;
@@ -128,6 +136,7 @@ void load_torch_weights(Model& model, const TorchStateDict& sd,
   std::set<std::string> used;
   std::vector<std::string> loaded_layers;
   for (const auto& l : model.layers()) {
+    if (torch_parameter_free(*l)) continue;
     bool any = false;
     for (Param& p : l->params()) {
       const std::string key = torch_key_for(l->name(), l->class_name(), p.name, head, projection);

@@ -143,6 +143,7 @@ void save_torch_state_dict(const Model& model, const std::string& path,
   p.op('(');
   std::map<std::string, bool> seen;
   for (const auto& l : model.layers()) {
+    if (torch_parameter_free(*l)) continue;
     std::string bn_module;
     for (const Param& param : l->params()) {
       const std::string key =

@@ -19,6 +19,7 @@
 #include "resnet/error.h"
 #include "resnet/io.h"
 #include "resnet/models.h"
+#include "resnet/optim.h"
 #include "support/allclose.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -483,6 +484,46 @@ TEST_F(TorchNetworks, CifarResNet20WithProjectionShortcutsPredictsAsPyTorch) {
     load_torch_weights(m, file(name));
     EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, name));
   }
+}
+
+TEST_F(TorchNetworks, CifarResNet20WithOptionAShortcutsPredictsAsPyTorchAndRoundTrips) {
+  const Tensor x = input_nhwc("cifar_resnet20_a_input.bin", 2, 3, 32, 32);
+  const Tensor want = read_floats("cifar_resnet20_a_output.bin", Shape{2, 10});
+  reset_name_counters();
+  Model m = cifar_resnet(20, {32, 32, 3}, 10, Shortcut::A);
+  EXPECT_EQ(m.count_trainable_params(), 269722);  // He et al.: 0.27M
+  LoadWeightsReport report;
+  load_torch_weights(m, file("cifar_resnet20_a.pth"), {.report = &report});
+  EXPECT_TRUE(report.missing.empty());
+  EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, "option A"));
+  // Option B's model does not take the file: its projections are missing.
+  reset_name_counters();
+  Model b = cifar_resnet(20, {32, 32, 3}, 10);
+  EXPECT_NE(error_of([&] {
+              load_torch_weights(b, file("cifar_resnet20_a.pth"));
+            }).find("layer2.0.shortcut.0.weight"),
+            std::string::npos);
+  // Keras .h5 and ONNX hold the shortcut as a fixed Conv2D: the same outputs after a round trip.
+  testing::TempDir own;
+  save_model(m, own.file("a.h5"));
+  Model h5 = load_model(own.file("a.h5"));
+  EXPECT_FALSE(h5.layer("conv3_block1_shortcut_a").trainable());
+  EXPECT_TRUE(AllClose(h5.predict(x), want, 1e-4, "option A from .h5"));
+  // Written back as a state_dict, PyTorch's option-A network loads it strictly.
+  save_torch_state_dict(m, own.file("a.pth"));
+  const testing::CommandResult r = testing::run_command(
+      "/usr/bin/python3 " + std::string(RESNET_SOURCE_DIR) +
+      "/tests/reference/generate_torch_checkpoints.py --load cifar_resnet20_a " +
+      own.file("a.pth") + " " + file("cifar_resnet20_a_input.bin") + " " + own.file("out.bin") +
+      " 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(AllClose(read_floats(own.file("out.bin"), Shape{2, 10}), want, 1e-4, "in PyTorch"));
+  // Training leaves the fixed shortcut as it is.
+  m.compile({.optimizer = SGD({.common = {.learning_rate = 0.1}}),
+             .loss = "sparse_categorical_crossentropy"});
+  const Tensor before = m.layer("conv3_block1_shortcut_a").params()[0].value.clone();
+  m.train_step(x, Tensor::zeros(Shape{2}));
+  EXPECT_TRUE(AllClose(m.layer("conv3_block1_shortcut_a").params()[0].value, before, 0));
 }
 
 TEST_F(TorchNetworks, StrictLoadingListsMissingUnexpectedAndMisshapenKeys) {
