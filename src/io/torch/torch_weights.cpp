@@ -124,7 +124,8 @@ void load_torch_weights(Model& model, const TorchStateDict& sd,
     return e.name.find(".shortcut.") != std::string::npos;
   });
   const std::string head = linear ? "linear" : "fc";
-  // PyTorch CIFAR code (a "linear" head) names its projections "shortcut", torchvision "downsample".
+  // PyTorch CIFAR code (a "linear" head) names its projections "shortcut", torchvision
+  // "downsample".
   const std::string projection = shortcut || linear ? "shortcut" : "downsample";
 
   struct Assignment {
