@@ -13,7 +13,9 @@ Usage:
       <name>_legacy.pth (legacy format) and <name>_checkpoint.pth.tar (a training-script
       checkpoint: {"state_dict" with DataParallel's "module." prefix, "epoch", "best_prec1",
       "optimizer", "args" (an argparse.Namespace)}), plus <name>_input.bin (float32 NCHW) and
-      <name>_output.bin (float32 softmax of the logits, eval mode).
+      <name>_output.bin (float32 softmax of the logits, eval mode), and the inputs, labels and
+      losses of three SGD steps from those weights (<name>_sgd_input.bin, _sgd_labels.bin,
+      _sgd_losses.bin, starting from _sgd_start.pth; see sgd_steps).
   /usr/bin/python3 generate_torch_checkpoints.py --load ARCH FILE INPUT OUTPUT
       loads FILE (written by resnet.cpp) with torch.load(weights_only=True) into ARCH
       (resnet18, cifar_resnet20 or cifar_resnet20_a) with load_state_dict(strict=True), and writes the softmax of
@@ -138,7 +140,7 @@ def models(outdir, size, batch):
             y = torch.softmax(model(x), dim=1)
         sd = model.state_dict()
         torch.save(sd, os.path.join(outdir, name + ".pth"))
-        if name == "resnet50":  # large: the zip format only
+        if name == "resnet50":  # large: the zip format only, no training
             x.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_input.bin"))
             y.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_output.bin"))
             continue
@@ -152,7 +154,38 @@ def models(outdir, size, batch):
         torch.save(ckpt, os.path.join(outdir, name + "_checkpoint.pth.tar"))
         x.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_input.bin"))
         y.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_output.bin"))
+        # ResNet-18 at 64x64: 2x2 maps in its last stage, so that batch statistics there are
+        # taken over 16 values, not 4 (which makes float rounding grow from step to step).
+        sgd_steps(model, name, outdir, 64 if name == "resnet18" else size)
     print("wrote", sorted(os.listdir(outdir)))
+
+
+def sgd_steps(model, name, outdir, size, steps=3, batch=4):
+    """Three plain SGD steps (lr 0.01) in training mode from <name>_sgd_start.pth (the saved
+    weights with the classifier scaled by 0.05, so that no probability falls below Keras's
+    clipping epsilon 1e-7 and the losses compare exactly): the inputs (steps, batch, 3, size,
+    size), the labels as float32 and each step's mean cross-entropy loss (float64), before the
+    update of that step."""
+    head = model.fc if hasattr(model, "fc") else model.linear
+    with torch.no_grad():
+        head.weight.mul_(0.05)
+    torch.save(model.state_dict(), os.path.join(outdir, name + "_sgd_start.pth"))
+    gen = torch.Generator().manual_seed(7)
+    x = torch.rand(steps, batch, 3, size, size, generator=gen)
+    labels = torch.randint(0, head.out_features, (steps, batch), generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()
+    losses = []
+    for i in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x[i]), labels[i])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    x.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_sgd_input.bin"))
+    labels.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_sgd_labels.bin"))
+    __import__("numpy").array(losses, dtype="<f8").tofile(os.path.join(outdir, name + "_sgd_losses.bin"))
 
 
 def load(arch, path, inp, out):

@@ -526,6 +526,41 @@ TEST_F(TorchNetworks, CifarResNet20WithOptionAShortcutsPredictsAsPyTorchAndRound
   EXPECT_TRUE(AllClose(m.layer("conv3_block1_shortcut_a").params()[0].value, before, 0));
 }
 
+// Three plain SGD steps (lr 0.01, batch statistics) from a loaded file: PyTorch's losses.
+TEST_F(TorchNetworks, SgdStepsFromALoadedFileGivePyTorchsLosses) {
+  struct Case {
+    std::string name;
+    int64_t classes;
+    Shortcut shortcut;
+  };
+  for (const Case& c :
+       {Case{"resnet18", 1000, Shortcut::B}, Case{"cifar_resnet20", 10, Shortcut::B},
+        Case{"cifar_resnet20_a", 10, Shortcut::A}}) {
+    SCOPED_TRACE(c.name);
+    reset_name_counters();
+    Model m = c.name == "resnet18" ? resnet18({64, 64, 3}, 1000)
+                                   : cifar_resnet(20, {32, 32, 3}, 10, c.shortcut);
+    load_torch_weights(m, file(c.name + "_sgd_start.pth"));
+    m.compile({.optimizer = SGD({.common = {.learning_rate = 0.01}}),
+               .loss = "sparse_categorical_crossentropy"});
+    const int64_t size = c.name == "resnet18" ? 64 : 32;
+    const Tensor x = input_nhwc(c.name + "_sgd_input.bin", 12, 3, size, size);
+    const Tensor labels = read_floats(c.name + "_sgd_labels.bin", Shape{12});
+    const std::string want = read_file(file(c.name + "_sgd_losses.bin"));
+    ASSERT_EQ(want.size(), 3 * sizeof(double));
+    for (int step = 0; step < 3; ++step) {
+      Tensor xb = Tensor::empty(Shape{4, size, size, 3});
+      Tensor yb = Tensor::empty(Shape{4});
+      std::memcpy(xb.raw(), x.f32() + step * xb.numel(), xb.numel() * 4);
+      std::memcpy(yb.raw(), labels.f32() + step * 4, 16);
+      const double loss = m.train_step(xb, yb);
+      double expected;
+      std::memcpy(&expected, want.data() + step * 8, 8);
+      EXPECT_NEAR(loss, expected, 1e-4 * std::abs(expected)) << "step " << step + 1;
+    }
+  }
+}
+
 TEST_F(TorchNetworks, StrictLoadingListsMissingUnexpectedAndMisshapenKeys) {
   reset_name_counters();
   Model r34 = resnet34({32, 32, 3}, 1000);
