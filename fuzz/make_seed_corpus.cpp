@@ -7,6 +7,8 @@
 //   DIR/idx/         IDX images + labels, plain and gzip, framed as fuzz_idx.cpp reads them
 //   DIR/cifar/       a CIFAR-10 binary batch of 3 records
 //   DIR/image/       small PNG, BMP, JPEG and TGA images
+//   DIR/torch/       PyTorch files: a state_dict written by save_torch_state_dict and the
+//                    committed PyTorch-written checkpoints (zip and legacy formats, protocol 4)
 //   fuzz_make_seed_corpus DIR
 #include <stb/stb_image_write.h>
 #include <zlib.h>
@@ -21,6 +23,7 @@
 #include "io/hdf5/file.h"
 #include "resnet/io.h"
 #include "resnet/model.h"
+#include "resnet/models.h"
 
 using namespace resnet;
 namespace fs = std::filesystem;
@@ -153,6 +156,18 @@ void image(const fs::path& dir) {
   stbi_write_tga((dir / "rgb.tga").c_str(), w, h, 3, rgb.data());
 }
 
+void torch(const fs::path& dir) {
+  fs::create_directories(dir);
+  reset_name_counters();
+  Model m = cifar_resnet(8, {8, 8, 3}, 3);
+  save_torch_state_dict(m, (dir / "resnet8.pth").string());
+  const fs::path fixtures = fs::path(RESNET_SOURCE_DIR) / "tests/reference/fixtures/torch";
+  for (const char* name :
+       {"checkpoint_zip.pth", "checkpoint_legacy.pth", "state_dict_protocol4.pth"}) {
+    fs::copy_file(fixtures / name, dir / name, fs::copy_options::overwrite_existing);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -167,6 +182,7 @@ int main(int argc, char** argv) {
     idx(dir / "idx");
     cifar(dir / "cifar");
     image(dir / "image");
+    torch(dir / "torch");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seed_corpus: %s\n", e.what());
     return 1;

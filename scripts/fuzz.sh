@@ -5,7 +5,7 @@
 # libFuzzer; otherwise the standalone replay-and-mutate driver (fuzz/standalone_driver.cpp).
 # A target that crashes leaves crash-* files in BUILD_DIR/fuzz-findings/<target>/ and makes the
 # script fail.
-# Targets: one per file loader (keras_h5, h5_dataset, idx, cifar, image, onnx). Another target:
+# Targets: one per file loader (keras_h5, h5_dataset, idx, cifar, image, onnx, torch). Another target:
 # add fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput) and its seeds to fuzz/make_seed_corpus.cpp
 # (folder <name>). The normal build has the targets too, and CTest runs each briefly.
 set -euo pipefail
@@ -19,7 +19,7 @@ cmake --build "$build" --target fuzz_make_seed_corpus $targets
 
 corpus="$build/fuzz-corpus"
 rm -rf "$corpus"
-"$build/fuzz_make_seed_corpus" "$corpus"  # one folder per target: keras_h5, h5_dataset, idx, ...
+"$build/fuzz_make_seed_corpus" "$corpus"  # one folder per target: keras_h5, h5_dataset, idx, torch, ...
 keras_dir="${RESNET_KERAS_DIR:-$root/../shared/datasets/keras}"
 if [ -d "$keras_dir" ]; then cp "$keras_dir"/*.h5 "$corpus/keras_h5/" 2>/dev/null || true; fi
 

@@ -419,6 +419,12 @@ TorchTensorEntry Reader::materialize(const std::string& key, const TensorRef& t)
       fail(fmt::format("'{}': absurd stride", key));
     last += (t.sizes[i] - 1) * t.strides[i];
   }
+  // A view that repeats elements (stride 0) may hold more elements than its storage; a small one
+  // is read, a huge one is refused before anything is allocated.
+  if (numel > t.storage.numel && numel > (int64_t{1} << 20)) {
+    fail(fmt::format("'{}': the tensor {} has {} elements, more than its storage of {}", key,
+                     int_list(t.sizes), numel, t.storage.numel));
+  }
   if (numel > 0 && last >= t.storage.numel) {
     fail(fmt::format("'{}': the tensor {} at offset {} reaches element {} of a storage of {}", key,
                      int_list(t.sizes), t.offset, last, t.storage.numel));
