@@ -51,7 +51,8 @@ void add_finetune_command(CLI::App& app) {
       });
   *self = cmd;
   cmd->add_option("--base", *base,
-                  "base weights: keras.applications *_notop.h5, a Keras or resnet.cpp .h5 model")
+                  "base weights: keras.applications *_notop.h5, a Keras or resnet.cpp .h5 model, "
+                  "or a PyTorch .pth state_dict of the --model architecture")
       ->required();
   cmd->add_option("--freeze-until", *freeze,
                   "freeze every layer up to and including this one (e.g. conv5_block3_out)");

@@ -662,6 +662,30 @@ TEST_F(TorchNetworks, FileDispatchLoadsAndSavesPyTorchFiles) {
   EXPECT_NE(error_of([&] { save_model(m, out); }).find("weights only"), std::string::npos);
 }
 
+// Transfer learning from torchvision weights: the base takes every weight it has, the new head
+// stays new (resnet finetune --base FILE.pth).
+TEST_F(TorchNetworks, TransferModelTakesItsBaseFromAPyTorchFile) {
+  reset_name_counters();
+  Model m = transfer_model({.base_model = "resnet18",
+                            .input_shape = {32, 32, 3},
+                            .classes = 3,
+                            .weights_path = file("resnet18_checkpoint.pth.tar")});
+  const TorchStateDict sd = load_torch_state_dict(file("resnet18.pth"));
+  const Tensor& w = sd.find("layer4.1.conv2.weight")->value;           // (512, 512, 3, 3)
+  const Tensor& k = m.layer("conv5_block2_2_conv").params()[0].value;  // (3, 3, 512, 512)
+  EXPECT_EQ(k.f32()[((1 * 3 + 2) * 512 + 7) * 512 + 11], w.f32()[((11 * 512 + 7) * 3 + 1) * 3 + 2]);
+  EXPECT_EQ(m.output_shapes()[0], (Shape{3}));
+  // A file of another architecture is refused, naming a layer it lacks.
+  reset_name_counters();
+  const std::string msg = error_of([&] {
+    transfer_model({.base_model = "resnet34",
+                    .input_shape = {32, 32, 3},
+                    .classes = 3,
+                    .weights_path = file("resnet18.pth")});
+  });
+  EXPECT_NE(msg.find("no weights for layer 'conv2_block3_1_conv'"), std::string::npos) << msg;
+}
+
 TEST(TorchKeys, FollowTorchvisionAndCifarNames) {
   EXPECT_EQ(torch_key_for("conv1_conv", "Conv2D", "kernel"), "conv1.weight");
   EXPECT_EQ(torch_key_for("conv1_bn", "BatchNormalization", "moving_variance"), "bn1.running_var");
