@@ -63,6 +63,12 @@ Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width,
 // the file's size.
 Tensor load_image(const std::string& path, int64_t height = 0, int64_t width = 0,
                   int64_t channels = 3);
+// torchvision's evaluation transform, Resize(shorter) then CenterCrop((height, width)): the image
+// resized (bilinear) so that its shorter side is `shorter` pixels (the longer one scaled and
+// truncated, as torchvision does), then its central height x width pixels (the top-left corner
+// at round((size - crop) / 2), half to even). `shorter` must be at least max(height, width).
+Tensor load_image_center_crop(const std::string& path, int64_t shorter, int64_t height,
+                              int64_t width, int64_t channels = 3);
 
 // --- Preprocessing: uint8/float pixel values -> network input (float32).
 struct Preprocess {

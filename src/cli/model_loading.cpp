@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "cli/commands.h"
 #include "resnet/error.h"
@@ -88,6 +89,15 @@ LoadedModel load_torch(const std::string& path, const ArchChoice& arch) {
   for (const std::string& s : report.skipped) fmt::print(stderr, "  skipped {}\n", s);
   for (const std::string& l : report.missing) fmt::print(stderr, "  not in the file: {}\n", l);
   attrs.emplace("preprocess", "torch");
+  // torchvision's ImageNet models (a 7x7 stem) are evaluated on Resize(256) + CenterCrop(224)
+  // crops: at other input sizes, the same proportion.
+  for (const auto& l : m.layers()) {
+    if (l->name() == "conv1_conv" && !l->params().empty() && l->params()[0].value.shape()[0] == 7) {
+      const Shape in = m.input_shapes()[0];
+      attrs.emplace("resize", std::to_string(static_cast<int64_t>(std::lround(
+                                  static_cast<double>(std::max(in[0], in[1])) / 0.875))));
+    }
+  }
   attrs["zoo_model"] = arch.model;
   if (parse_shortcut(arch.shortcut) == Shortcut::A) attrs["shortcut"] = "A";
   const Shape input = image_input(m, path);

@@ -86,7 +86,7 @@ void add_onnx_commands(CLI::App& app) {
     Model& m = lm.model;
     // What resnet.cpp knows of the model travels with it where the format has room.
     std::map<std::string, std::string> attrs;
-    for (const char* k : {"preprocess", "class_names"}) {
+    for (const char* k : {"preprocess", "class_names", "resize"}) {
       if (lm.attrs.count(k)) attrs[k] = lm.attrs.at(k);
     }
     const std::string zoo = torch_in                      ? o->model

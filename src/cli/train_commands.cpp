@@ -438,17 +438,40 @@ void add_train_commands(CLI::App& app) {
         ->check(CLI::IsMember({"none", "rescale", "tf", "torch", "caffe"}));
     cmd->add_option("images", *images, "JPEG/PNG/BMP files")->required();
     cmd->add_option("--top-k", *top, "classes to show per image")->check(CLI::PositiveNumber);
+    auto resize = std::make_shared<int64_t>(-1);
+    cmd->add_option("--resize", *resize,
+                    "resize the shorter side to N pixels, then center-crop to the model's input "
+                    "(torchvision's evaluation transform; default: what the model records, 256 "
+                    "for a 224 input from a PyTorch ImageNet file; 0: resize straight to the "
+                    "input)")
+        ->check(CLI::NonNegativeNumber);
     auto json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json,
                   "print one JSON object: per image the top k classes (index, label, probability)");
     cmd->callback([=] {
       LoadedModel lm = load_saved(*model, *pre, *arch);
+      int64_t shorter = *resize;
+      if (shorter < 0 && lm.attrs.count("resize")) {
+        try {
+          shorter = std::stoll(lm.attrs["resize"]);
+        } catch (const std::exception&) {
+          throw IoError(fmt::format("{}: bad resize attribute '{}'", *model, lm.attrs["resize"]));
+        }
+      }
+      shorter = std::max<int64_t>(shorter, 0);
+      if (shorter > 0 && shorter < std::max(lm.input[0], lm.input[1])) {
+        throw ConfigError(fmt::format("--resize {} is smaller than the model's input {}x{}",
+                                      shorter, lm.input[0], lm.input[1]));
+      }
       const std::vector<std::string> names = split(lm.attrs["class_names"], '\n');
       const Preprocess pre = Preprocess::from_name(lm.attrs["preprocess"]);
       nlohmann::ordered_json out = {{"model", *model},
                                     {"predictions", nlohmann::ordered_json::array()}};
       for (const std::string& path : *images) {
-        Tensor img = load_image(path, lm.input[0], lm.input[1], lm.input[2]).to_f32();
+        Tensor img = (shorter > 0 ? load_image_center_crop(path, shorter, lm.input[0], lm.input[1],
+                                                           lm.input[2])
+                                  : load_image(path, lm.input[0], lm.input[1], lm.input[2]))
+                         .to_f32();
         pre.apply(img);
         Tensor p = lm.model.predict(img, 1);
         const int64_t c = p.shape()[1];

@@ -174,6 +174,30 @@ Tensor load_image(const std::string& path, int64_t height, int64_t width, int64_
   return t;
 }
 
+Tensor load_image_center_crop(const std::string& path, int64_t shorter, int64_t height,
+                              int64_t width, int64_t channels) {
+  if (height <= 0 || width <= 0 || shorter < std::max(height, width)) {
+    throw ConfigError(fmt::format("'{}': cannot center-crop {}x{} from a resize to {} pixels", path,
+                                  height, width, shorter));
+  }
+  const Tensor native = load_image(path, 0, 0, channels);
+  const int64_t h0 = native.shape()[1], w0 = native.shape()[2];
+  int64_t nh = shorter, nw = shorter;
+  if (h0 < w0) nw = static_cast<int64_t>(static_cast<double>(shorter) * w0 / h0);
+  if (w0 < h0) nh = static_cast<int64_t>(static_cast<double>(shorter) * h0 / w0);
+  const Tensor resized = load_image(path, nh, nw, channels);
+  const auto top = static_cast<int64_t>(std::nearbyint((nh - height) / 2.0));
+  const auto left = static_cast<int64_t>(std::nearbyint((nw - width) / 2.0));
+  Tensor out = Tensor::empty(Shape{1, height, width, channels}, DType::U8);
+  const auto* src = static_cast<const uint8_t*>(resized.raw());
+  auto* dst = static_cast<uint8_t*>(out.raw());
+  for (int64_t y = 0; y < height; ++y) {
+    std::memcpy(dst + y * width * channels, src + ((top + y) * nw + left) * channels,
+                static_cast<size_t>(width * channels));
+  }
+  return out;
+}
+
 Dataset load_image_folder(const std::string& dir, int64_t height, int64_t width, int64_t channels) {
   check_channels(channels, dir);
   if (height <= 0 || width <= 0) {

@@ -8,6 +8,7 @@
 #include "resnet/data.h"
 #include "resnet/io.h"
 #include "resnet/models.h"
+#include "resnet/onnx.h"
 #include "support/allclose.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -96,6 +97,12 @@ TEST_F(TorchCli, ExportConvertsToKerasAndBackToPyTorch) {
   const auto attrs = read_model_attributes(h5);
   EXPECT_EQ(attrs.at("preprocess"), "torch");
   EXPECT_EQ(attrs.at("zoo_model"), "resnet20");
+  // And to ONNX.
+  const std::string onnx = dir_.file("m.onnx");
+  if (onnx_available()) {
+    ASSERT_EQ(run("export " + plain_ + arch_ + " -o " + onnx).code, 0);
+    EXPECT_TRUE(testing::AllClose(import_onnx(onnx).predict(x), model_->predict(x), 1e-5));
+  }
   // .h5 -> .pth: a file that records its architecture, so no --model is needed to read it.
   const std::string pth = dir_.file("again.pth");
   ASSERT_EQ(run("export " + h5 + " -o " + pth).code, 0);
@@ -113,6 +120,44 @@ TEST_F(TorchCli, ExportConvertsToKerasAndBackToPyTorch) {
   EXPECT_EQ(fold.code, 2) << fold.out;
   CliRun rnw = run("export " + plain_ + arch_ + " -o " + dir_.file("x.rnw"));
   EXPECT_EQ(rnw.code, 2) << rnw.out;
+}
+
+// An ImageNet-layout file (a 7x7 stem) is classified on torchvision's evaluation crop: the shorter
+// side resized to input / 0.875, then the centre; --resize 0 resizes straight to the input.
+TEST(TorchCliImageNet, PredictUsesTorchvisionsResizeAndCenterCrop) {
+  testing::TempDir dir;
+  reset_name_counters();
+  Model m = resnet18({64, 64, 3}, 5);
+  save_torch_state_dict(m, dir.file("r18.pth"));
+  ASSERT_EQ(run("plot --model resnet20 -o " + dir.file("img.png")).code, 0);
+  auto probabilities = [&](const std::string& extra) {
+    CliRun p = run("predict " + dir.file("r18.pth") + " --model resnet18 --input-shape 64,64,3 " +
+                       dir.file("img.png") + " --json --top-k 5" + extra,
+                   false);
+    EXPECT_EQ(p.code, 0) << p.out;
+    std::vector<double> out(5);
+    const nlohmann::json j = nlohmann::json::parse(p.out);
+    for (const auto& t : j["predictions"][0]["top_k"]) {
+      out[t["class"].get<size_t>()] = t["probability"].get<double>();
+    }
+    return out;
+  };
+  for (const auto& [extra, image] :
+       {std::pair<std::string, Tensor>{"", load_image_center_crop(dir.file("img.png"), 73, 64, 64)},
+        {" --resize 0", load_image(dir.file("img.png"), 64, 64)},
+        {" --resize 100", load_image_center_crop(dir.file("img.png"), 100, 64, 64)}}) {
+    Tensor x = image.to_f32();
+    Preprocess::from_name("torch").apply(x);
+    const Tensor want = m.predict(x, 1);
+    const std::vector<double> got = probabilities(extra);
+    for (int c = 0; c < 5; ++c) EXPECT_NEAR(got[c], want.f32()[c], 1e-6) << extra << " class " << c;
+  }
+  CliRun small = run("predict " + dir.file("r18.pth") + " --model resnet18 --input-shape 64,64,3 " +
+                     dir.file("img.png") + " --resize 32");
+  EXPECT_EQ(small.code, 2) << small.out;
+  EXPECT_NE(small.out.find("--resize 32 is smaller than the model's input 64x64"),
+            std::string::npos)
+      << small.out;
 }
 
 TEST(ShortcutCli, OptionAIsForTheCifarResNetsAndTravelsWithExportedFiles) {

@@ -278,6 +278,36 @@ void write_png(const std::string& path, int w, int h, int tag) {
   ASSERT_NE(stbi_write_png(path.c_str(), w, h, 3, px.data(), w * 3), 0) << path;
 }
 
+// torchvision's Resize(shorter) + CenterCrop: the resize keeps the aspect ratio (the longer side
+// truncated), the crop is the centre, its corner rounded half to even.
+TEST(DataImage, CenterCropAfterResizingTheShorterSide) {
+  TempDir tmp;
+  const std::string path = (tmp.path() / "wide.png").string();
+  write_png(path, 30, 12, 5);  // 12 rows, 30 columns
+  // Shorter side 12 -> 16: 40 columns (30 * 16 / 12). Crop 10x10: top (16 - 10) / 2 = 3, left
+  // (40 - 10) / 2 = 15.
+  const Tensor crop = load_image_center_crop(path, 16, 10, 10);
+  ASSERT_EQ(crop.shape(), (Shape{1, 10, 10, 3}));
+  const Tensor full = load_image(path, 16, 40);
+  for (int64_t y = 0; y < 10; ++y)
+    for (int64_t x = 0; x < 10; ++x)
+      for (int64_t c = 0; c < 3; ++c)
+        ASSERT_EQ(crop.data<uint8_t>()[(y * 10 + x) * 3 + c],
+                  full.data<uint8_t>()[((y + 3) * 40 + x + 15) * 3 + c])
+            << y << "," << x;
+  // 13 -> 16 rows of a tall image (13 wide, 31 high -> 16 x 38): the crop's top is
+  // round((38 - 11) / 2) = round(13.5) = 14 (half to even), left round(2.5) = 2.
+  const std::string tall = (tmp.path() / "tall.png").string();
+  write_png(tall, 13, 31, 1);
+  const Tensor c2 = load_image_center_crop(tall, 16, 11, 11);
+  const Tensor f2 = load_image(tall, 38, 16);
+  for (int64_t y = 0; y < 11; ++y)
+    for (int64_t x = 0; x < 11; ++x)
+      ASSERT_EQ(c2.data<uint8_t>()[(y * 11 + x) * 3 + 1],
+                f2.data<uint8_t>()[((y + 14) * 16 + x + 2) * 3 + 1]);
+  EXPECT_THROW(load_image_center_crop(path, 8, 10, 10), ConfigError);
+}
+
 TEST(DataImageFolder, SortedSubfoldersAreClassesAndNonImagesAreSkipped) {
   TempDir tmp;
   const fs::path root = tmp.path() / "images";

@@ -6,8 +6,8 @@ Usage:
       the small committed fixtures (tests/reference/fixtures/torch/): checkpoint dicts whose
       tensor values follow formulas the C++ tests recompute (see tests/io/torch/test_torch.cpp)
   /usr/bin/python3 generate_torch_checkpoints.py --models OUTDIR [--size 32] [--batch 2]
-      seeded random networks, written at test time: torchvision ResNet-18, ResNet-50 (zip format
-      only), a CIFAR ResNet-20 with option-A shortcuts (cifar_resnet20_a) and one
+      seeded random networks, written at test time: torchvision ResNet-18, ResNet-50 (no
+      checkpoint dict), a CIFAR ResNet-20 with option-A shortcuts (cifar_resnet20_a) and one
       (He et al.'s, with option-B projection shortcuts named as in the common PyTorch CIFAR code:
       conv1, bn1, layer1..3 with shortcut.0/1, linear), each as <name>.pth (zip format),
       <name>_legacy.pth (legacy format) and <name>_checkpoint.pth.tar (a training-script
@@ -140,12 +140,12 @@ def models(outdir, size, batch):
             y = torch.softmax(model(x), dim=1)
         sd = model.state_dict()
         torch.save(sd, os.path.join(outdir, name + ".pth"))
-        if name == "resnet50":  # large: the zip format only, no training
+        torch.save(sd, os.path.join(outdir, name + "_legacy.pth"),
+                   _use_new_zipfile_serialization=False)
+        if name == "resnet50":  # large: no checkpoint dict, no training
             x.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_input.bin"))
             y.numpy().astype("<f4").tofile(os.path.join(outdir, name + "_output.bin"))
             continue
-        torch.save(sd, os.path.join(outdir, name + "_legacy.pth"),
-                   _use_new_zipfile_serialization=False)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         ckpt = {"epoch": 12, "arch": name,
                 "state_dict": collections.OrderedDict(("module." + k, v) for k, v in sd.items()),

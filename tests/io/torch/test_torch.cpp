@@ -461,12 +461,14 @@ TEST_F(TorchNetworks, ResNet18PredictsAsPyTorchInEveryFormat) {
 TEST_F(TorchNetworks, TorchvisionResNet50PredictsAsPyTorch) {
   const Tensor x = input_nhwc("resnet50_input.bin", 2, 3, 32, 32);
   const Tensor want = read_floats("resnet50_output.bin", Shape{2, 1000});
-  reset_name_counters();
-  Model m = build_model("resnet50-torchvision", {32, 32, 3}, 1000);
-  LoadWeightsReport report;
-  load_torch_weights(m, file("resnet50.pth"), {.report = &report});
-  EXPECT_EQ(report.loaded.size(), 107u);  // 53 convolutions, 53 batch norms, fc
-  EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, "resnet50"));
+  for (const std::string name : {"resnet50.pth", "resnet50_legacy.pth"}) {
+    reset_name_counters();
+    Model m = build_model("resnet50-torchvision", {32, 32, 3}, 1000);
+    LoadWeightsReport report;
+    load_torch_weights(m, file(name), {.report = &report});
+    EXPECT_EQ(report.loaded.size(), 107u);  // 53 convolutions, 53 batch norms, fc
+    EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, name));
+  }
   // keras.applications' ResNet50 (v1, convolution biases) does not take torchvision's file.
   reset_name_counters();
   Model keras = ResNet50({.input_shape = {32, 32, 3}});
@@ -492,10 +494,12 @@ TEST_F(TorchNetworks, CifarResNet20WithOptionAShortcutsPredictsAsPyTorchAndRound
   reset_name_counters();
   Model m = cifar_resnet(20, {32, 32, 3}, 10, Shortcut::A);
   EXPECT_EQ(m.count_trainable_params(), 269722);  // He et al.: 0.27M
-  LoadWeightsReport report;
-  load_torch_weights(m, file("cifar_resnet20_a.pth"), {.report = &report});
-  EXPECT_TRUE(report.missing.empty());
-  EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, "option A"));
+  for (const std::string name : {"cifar_resnet20_a_legacy.pth", "cifar_resnet20_a.pth"}) {
+    LoadWeightsReport report;
+    load_torch_weights(m, file(name), {.report = &report});
+    EXPECT_TRUE(report.missing.empty());
+    EXPECT_TRUE(AllClose(m.predict(x), want, 1e-4, name));
+  }
   // Option B's model does not take the file: its projections are missing.
   reset_name_counters();
   Model b = cifar_resnet(20, {32, 32, 3}, 10);
