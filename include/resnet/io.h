@@ -21,10 +21,11 @@ void plot_model(const Model& model, const std::string& path, const PlotOptions& 
 // --- Model files (docs/file-formats.md).
 //
 // Every function below picks the format from the path's extension (case-insensitive), in one
-// place: .h5 / .hdf5 are Keras HDF5 files, .onnx ONNX files (resnet/onnx.h), .pth / .pt /
+// place: .h5 / .hdf5 are Keras HDF5 files, .keras Keras 3 native files (read by load_model; writing
+// them is not supported yet), .onnx ONNX files (resnet/onnx.h), .pth / .pt /
 // .pth.tar / .pt.tar PyTorch files (weights only: see load_torch_weights), anything else
 // resnet.cpp's own .rnw weights file.
-enum class FileFormat { KerasH5, Onnx, Torch, Rnw };
+enum class FileFormat { KerasH5, Keras3, Onnx, Torch, Rnw };
 FileFormat file_format(const std::string& path);
 
 // keras model.save. A .onnx path is written by export_onnx (default options); a .rnw or PyTorch

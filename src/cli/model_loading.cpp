@@ -146,6 +146,11 @@ LoadedModel load_saved(const std::string& path, const std::string& preprocess,
       const Shape input = image_input(m, path);
       return {std::move(m), {{"preprocess", "torch"}}, input};
     }
+    if (format == FileFormat::Keras3) {
+      Model m = load_model(path, /*compile=*/false);
+      const Shape input = image_input(m, path);
+      return {std::move(m), {}, input};
+    }
     if (format == FileFormat::KerasH5) {
       auto attrs = read_model_attributes(path);
       try {

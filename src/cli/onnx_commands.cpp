@@ -57,7 +57,7 @@ void add_onnx_commands(CLI::App& app) {
       throw ConfigError("export: --strict and --torch-key go with a PyTorch file");
     }
     const FileFormat to = file_format(o->out);
-    if (to == FileFormat::Rnw) {
+    if (to == FileFormat::Rnw || to == FileFormat::Keras3) {
       throw ConfigError(fmt::format("export: -o {} must end in .onnx, .h5 or .pth (.pt)", o->out));
     }
     if (o->fold_bn && to != FileFormat::Onnx) {
@@ -115,6 +115,7 @@ void add_onnx_commands(CLI::App& app) {
         save_weights(m, o->out, {.attributes = attrs});
         break;
       case FileFormat::Rnw:
+      case FileFormat::Keras3:
         break;
     }
     fmt::print("wrote {} ({} layers, {} parameters)\n", o->out, m.layers().size(),

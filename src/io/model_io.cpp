@@ -9,6 +9,7 @@
 
 #include "graph/usage.h"
 #include "io/keras/h5_files.h"
+#include "io/keras/keras_file.h"
 #include "io/rnw/rnw.h"
 #include "io/torch/torch_file.h"
 #include "resnet/error.h"
@@ -22,6 +23,7 @@ FileFormat file_format(const std::string& path) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".h5" || ext == ".hdf5") return FileFormat::KerasH5;
+  if (ext == ".keras") return FileFormat::Keras3;
   if (ext == ".onnx") return FileFormat::Onnx;
   if (ext == ".pth" || ext == ".pt") return FileFormat::Torch;
   if (ext == ".tar") {
@@ -42,6 +44,11 @@ void save_model(Model& model, const std::string& path, const SaveModelOptions& o
     case FileFormat::Onnx:
       export_onnx(model, path);
       return;
+    case FileFormat::Keras3:
+      throw IoError(fmt::format(
+          "cannot save '{}': resnet.cpp reads Keras 3 .keras files but does not write them yet; "
+          "save a Keras .h5 file (Keras 3 loads it with keras.models.load_model)",
+          path));
     case FileFormat::Torch:
     case FileFormat::Rnw:
       break;
@@ -56,6 +63,8 @@ Model load_model(const std::string& path, bool compile) {
   switch (file_format(path)) {
     case FileFormat::KerasH5:
       return keras_detail::load_h5_model(path, compile);
+    case FileFormat::Keras3:
+      return keras_detail::load_keras_file(path, compile);
     case FileFormat::Onnx:
       return import_onnx(path);
     case FileFormat::Torch:
@@ -77,6 +86,7 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
   switch (file_format(path)) {
     case FileFormat::KerasH5:
       return keras_detail::read_h5_attributes(path);
+    case FileFormat::Keras3:
     case FileFormat::Onnx:
       return {};
     case FileFormat::Torch:
@@ -102,6 +112,7 @@ void save_weights(Model& model, const std::string& path, const SaveWeightsOption
       torch_detail::save_torch_state_dict(model, path, attrs);
       return;
     }
+    case FileFormat::Keras3:
     case FileFormat::Onnx:
       break;
   }
@@ -125,6 +136,53 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
       load_torch_weights(model, path,
                          {.strict = !options.by_name && !options.skip_mismatch, .report = &report});
       return torch_detail::read_torch_attributes(path);
+    case FileFormat::Keras3: {
+      // Keras model.load_weights("m.keras"): the file's model, its weights copied by layer name.
+      const Model file = keras_detail::load_keras_file(path, /*compile=*/false);
+      std::vector<std::pair<Param*, const Tensor*>> plan;
+      for (const auto& l : model.layers()) {
+        if (l->params().empty()) continue;
+        const Layer* src = nullptr;
+        for (const auto& fl : file.layers()) {
+          if (fl->name() == l->name()) src = fl.get();
+        }
+        std::string why;
+        if (src == nullptr) {
+          why = "not in the file";
+        } else if (src->params().size() != l->params().size()) {
+          why = fmt::format("{} weights in the file, {} in the model", src->params().size(),
+                            l->params().size());
+        } else {
+          for (size_t i = 0; i < src->params().size() && why.empty(); ++i) {
+            if (src->params()[i].value.shape() != l->params()[i].value.shape()) {
+              why = fmt::format("'{}' has shape {} in the file, {} in the model",
+                                l->params()[i].name, src->params()[i].value.shape().str(),
+                                l->params()[i].value.shape().str());
+            }
+          }
+        }
+        if (!why.empty()) {
+          if (src == nullptr && options.by_name) {
+            report.missing.push_back(l->name());
+            continue;
+          }
+          if (options.skip_mismatch && src != nullptr) {
+            report.skipped.push_back(l->name() + ": " + why);
+            continue;
+          }
+          throw IoError(fmt::format("{}: layer '{}': {}", path, l->name(), why));
+        }
+        for (size_t i = 0; i < src->params().size(); ++i) {
+          plan.emplace_back(&l->params()[i], &src->params()[i].value);
+        }
+        report.loaded.push_back(l->name());
+      }
+      for (auto& [p, v] : plan) {
+        p->value.copy_from(*v);
+        p->value.bump_version();
+      }
+      return {};
+    }
     case FileFormat::Onnx:
       break;
   }

@@ -1,0 +1,25 @@
+// Internal: Keras 3 native .keras files, the .keras side of the file dispatch
+// (src/io/model_io.cpp).
+#pragma once
+
+#include <string>
+
+#include "resnet/model.h"
+
+namespace resnet::keras_detail {
+
+struct KerasFileInfo {
+  std::string keras_version;        // metadata.json
+  bool optimizer_restored = false;  // optimizer/vars loaded into the compiled model
+};
+
+// keras.models.load_model of a .keras file: the graph from config.json (the Keras 3 serialization
+// that build_keras_model_from_json reads), every weight from model.weights.h5 (the group of each
+// layer found by the layer name its vars record, else by Keras's object name: the class in snake
+// case, numbered in layer order), and with `compile` the compile_config (optimizer, loss,
+// metrics) and the optimizer state (optimizer/vars: iterations, learning rate, then each
+// trainable variable's slots). Throws IoError naming the file and the member: not a zip, a
+// missing or damaged member, a config that does not match the weights.
+Model load_keras_file(const std::string& path, bool compile, KerasFileInfo* info = nullptr);
+
+}  // namespace resnet::keras_detail
