@@ -30,11 +30,13 @@ void add_finetune_command(CLI::App& app) {
               "(e.g. resnet50 for keras.applications ResNet50 *_notop.h5)");
         }
         const std::string out = c->get_option("--out")->as<std::string>();
-        if (!out.empty() && file_format(out) != FileFormat::KerasH5) {
-          throw ConfigError(fmt::format(
-              "finetune: --out {} must be a .h5 file (the fine-tuned graph differs from the zoo "
-              "model, so it is saved with its Keras model_config)",
-              out));
+        if (!out.empty() && file_format(out) != FileFormat::KerasH5 &&
+            file_format(out) != FileFormat::Keras3) {
+          throw ConfigError(
+              fmt::format("finetune: --out {} must be a .h5 or .keras file (the fine-tuned graph "
+                          "differs from the zoo "
+                          "model, so it is saved with its Keras model_config)",
+                          out));
         }
         return [=](const std::string& name, const Shape& input, int64_t classes) {
           Model m = transfer_model({.base_model = name,

@@ -149,7 +149,7 @@ LoadedModel load_saved(const std::string& path, const std::string& preprocess,
     if (format == FileFormat::Keras3) {
       Model m = load_model(path, /*compile=*/false);
       const Shape input = image_input(m, path);
-      return {std::move(m), {}, input};
+      return {std::move(m), read_model_attributes(path), input};
     }
     if (format == FileFormat::KerasH5) {
       auto attrs = read_model_attributes(path);

@@ -38,8 +38,9 @@ void add_onnx_commands(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_shortcut_option(cmd, o->shortcut);
   add_arch_options(cmd, *arch, /*zoo_flags_exist=*/true);
-  cmd->add_option("-o,--output", o->out,
-                  "the file to write: .onnx, .h5 (Keras model) or .pth/.pt (PyTorch state_dict)")
+  cmd->add_option(
+         "-o,--output", o->out,
+         "the file to write: .onnx, .h5 or .keras (Keras model), .pth/.pt (PyTorch state_dict)")
       ->required();
   cmd->add_flag("--fold-bn", o->fold_bn,
                 "ONNX: fold each BatchNormalization that follows a convolution into its weights");
@@ -57,8 +58,9 @@ void add_onnx_commands(CLI::App& app) {
       throw ConfigError("export: --strict and --torch-key go with a PyTorch file");
     }
     const FileFormat to = file_format(o->out);
-    if (to == FileFormat::Rnw || to == FileFormat::Keras3) {
-      throw ConfigError(fmt::format("export: -o {} must end in .onnx, .h5 or .pth (.pt)", o->out));
+    if (to == FileFormat::Rnw) {
+      throw ConfigError(
+          fmt::format("export: -o {} must end in .onnx, .h5, .keras or .pth (.pt)", o->out));
     }
     if (o->fold_bn && to != FileFormat::Onnx) {
       throw ConfigError("export: --fold-bn applies to ONNX output only");
@@ -109,13 +111,13 @@ void add_onnx_commands(CLI::App& app) {
                    m.count_params());
         return;
       case FileFormat::KerasH5:
+      case FileFormat::Keras3:
         save_model(m, o->out, {.include_optimizer = false, .attributes = attrs});
         break;
       case FileFormat::Torch:
         save_weights(m, o->out, {.attributes = attrs});
         break;
       case FileFormat::Rnw:
-      case FileFormat::Keras3:
         break;
     }
     fmt::print("wrote {} ({} layers, {} parameters)\n", o->out, m.layers().size(),

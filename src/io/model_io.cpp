@@ -45,10 +45,8 @@ void save_model(Model& model, const std::string& path, const SaveModelOptions& o
       export_onnx(model, path);
       return;
     case FileFormat::Keras3:
-      throw IoError(fmt::format(
-          "cannot save '{}': resnet.cpp reads Keras 3 .keras files but does not write them yet; "
-          "save a Keras .h5 file (Keras 3 loads it with keras.models.load_model)",
-          path));
+      keras_detail::save_keras_file(model, path, options.include_optimizer, options.attributes);
+      return;
     case FileFormat::Torch:
     case FileFormat::Rnw:
       break;
@@ -87,6 +85,7 @@ std::map<std::string, std::string> read_model_attributes(const std::string& path
     case FileFormat::KerasH5:
       return keras_detail::read_h5_attributes(path);
     case FileFormat::Keras3:
+      return keras_detail::read_keras_attributes(path);
     case FileFormat::Onnx:
       return {};
     case FileFormat::Torch:
@@ -113,6 +112,10 @@ void save_weights(Model& model, const std::string& path, const SaveWeightsOption
       return;
     }
     case FileFormat::Keras3:
+      throw IoError(fmt::format(
+          "cannot save weights to '{}': a .keras file is a whole model (save_model); weights go "
+          "to .h5, .pth or .rnw files",
+          path));
     case FileFormat::Onnx:
       break;
   }

@@ -90,7 +90,7 @@ TEST(Cli, ExportRefusesAnOutputOfNoModelFormat) {
   resnet::testing::TempDir dir;
   CliRun r = run("export --model resnet20 -o " + dir.file("model.txt"), false, true);
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("must end in .onnx, .h5 or .pth"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("must end in .onnx, .h5, .keras or .pth"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(dir.file("model.txt")));
   // .h5 is a Keras model file now.
   CliRun h5 = run("export --model resnet20 -o " + dir.file("model.h5"));

@@ -326,6 +326,168 @@ std::string training_config_json(Model& model) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Keras 3 serialization (config.json of .keras files)
+
+namespace {
+
+ojson k3_registered(const std::string& module, ojson obj) {
+  ojson out;
+  out["module"] = module;
+  out["class_name"] = obj.value("class_name", std::string());
+  out["config"] = obj.contains("config") ? obj["config"] : ojson::object();
+  out["registered_name"] = nullptr;
+  return out;
+}
+
+ojson k3_dtype(const ojson& name) {
+  return {{"module", "keras"},
+          {"class_name", "DTypePolicy"},
+          {"config", {{"name", name.is_string() ? name : ojson("float32")}}},
+          {"registered_name", nullptr}};
+}
+
+ojson k3_shape(const Shape& s) {
+  ojson a = ojson::array({nullptr});
+  for (int64_t d : s.dims()) a.push_back(d);
+  return a;
+}
+
+ojson k3_layer_config(const Layer& l) {
+  ojson c = ConfigAccess::json(l.config());
+  if (l.class_name() == "InputLayer") {
+    ojson out = ojson::object();
+    out["batch_shape"] =
+        c.contains("batch_input_shape") ? c["batch_input_shape"] : c.value("batch_shape", ojson());
+    out["dtype"] = c.value("dtype", ojson("float32"));
+    out["sparse"] = c.value("sparse", false);
+    out["ragged"] = c.value("ragged", false);
+    out["name"] = l.name();
+    out["optional"] = false;
+    return out;
+  }
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    if (it.key() == "dtype") {
+      it.value() = k3_dtype(it.value());
+    } else if (it.value().is_object() && it.value().contains("class_name")) {
+      it.value() = k3_registered("keras.initializers", it.value());
+    }
+  }
+  if (l.class_name() == "BatchNormalization") {
+    c["axis"] = -1;  // the channel (last) axis, the only one resnet.cpp normalizes over
+    c["synchronized"] = false;
+  }
+  return c;
+}
+
+ojson k3_tensor(const Model& model, const std::string& layer) {
+  return {{"class_name", "__keras_tensor__"},
+          {"config",
+           {{"shape", k3_shape(model.output_shape(model.layer(layer)))},
+            {"dtype", "float32"},
+            {"keras_history", ojson::array({layer, 0, 0})}}}};
+}
+
+// Keras 2 optimizer_config (Optimizer::config_json) -> Keras 3's optimizer entry.
+ojson k3_optimizer(const ojson& k2) {
+  ojson c = k2.value("config", ojson::object());
+  ojson out = ojson::object();
+  std::string name = k2.value("class_name", std::string("Adam"));
+  for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  out["name"] = name;
+  ojson lr = c.value("learning_rate", ojson(0.001));
+  if (lr.is_object()) lr = k3_registered("keras.optimizers.schedules", lr);
+  out["learning_rate"] = lr;
+  for (const char* k : {"weight_decay", "clipnorm", "global_clipnorm", "clipvalue"}) {
+    out[k] = c.contains(k) && !c[k].is_null() && c[k] != ojson(0.0) ? c[k] : ojson();
+  }
+  out["use_ema"] = false;
+  out["ema_momentum"] = 0.99;
+  out["ema_overwrite_frequency"] = nullptr;
+  out["loss_scale_factor"] = nullptr;
+  out["gradient_accumulation_steps"] = nullptr;
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    if (!out.contains(it.key()) && it.key() != "decay" && it.key() != "lr") {
+      out[it.key()] = it.value();
+    }
+  }
+  ojson o = k3_registered("keras.optimizers", {{"class_name", k2.value("class_name", "Adam")}});
+  o["config"] = out;
+  return o;
+}
+
+}  // namespace
+
+std::string keras3_config_json(Model& model) {
+  ojson layers = ojson::array();
+  std::set<std::string> consumed;
+  for (const auto& l : model.layers()) {
+    ojson e;
+    e["module"] = "keras.layers";
+    e["class_name"] = l->class_name();
+    e["config"] = k3_layer_config(*l);
+    e["registered_name"] = nullptr;
+    const std::vector<std::string> srcs = model.inbound(*l);
+    if (!l->params().empty() || l->class_name() == "Add") {
+      ojson shapes = ojson::array();
+      for (const std::string& s : srcs)
+        shapes.push_back(k3_shape(model.output_shape(model.layer(s))));
+      e["build_config"] = {{"input_shape", shapes.size() == 1 ? shapes[0] : shapes}};
+    }
+    e["name"] = l->name();
+    ojson nodes = ojson::array();
+    if (!srcs.empty()) {
+      ojson args = ojson::array();
+      if (srcs.size() == 1) {
+        args.push_back(k3_tensor(model, srcs[0]));
+      } else {
+        ojson list = ojson::array();
+        for (const std::string& s : srcs) list.push_back(k3_tensor(model, s));
+        args.push_back(list);
+      }
+      for (const std::string& s : srcs) consumed.insert(s);
+      nodes.push_back({{"args", args}, {"kwargs", ojson::object()}});
+    }
+    e["inbound_nodes"] = nodes;
+    layers.push_back(e);
+  }
+  ojson inputs = ojson::array(), outputs = ojson::array();
+  for (const auto& l : model.layers()) {
+    if (l->class_name() == "InputLayer") inputs.push_back(ojson::array({l->name(), 0, 0}));
+    if (!consumed.count(l->name())) outputs.push_back(ojson::array({l->name(), 0, 0}));
+  }
+  ojson cfg;
+  cfg["name"] = model.name();
+  cfg["trainable"] = true;
+  cfg["layers"] = layers;
+  cfg["input_layers"] = inputs.size() == 1 ? inputs[0] : inputs;
+  cfg["output_layers"] = outputs.size() == 1 ? outputs[0] : outputs;
+  ojson root;
+  root["module"] = "keras.src.models.functional";
+  root["class_name"] = "Functional";
+  root["config"] = cfg;
+  root["registered_name"] = "Functional";
+  root["build_config"] = {{"input_shape", nullptr}};
+  if (model.compiled()) {
+    const ojson training = ojson::parse(training_config_json(model));
+    ojson cc;
+    cc["optimizer"] = k3_optimizer(training["optimizer_config"]);
+    cc["loss"] = training["loss"];
+    cc["loss_weights"] = nullptr;
+    ojson metrics = ojson::array();
+    for (const std::string& m : model.compile_options().metrics) {
+      metrics.push_back(m == "accuracy" || m == "acc" ? "accuracy" : "top_k_categorical_accuracy");
+    }
+    cc["metrics"] = metrics;
+    cc["weighted_metrics"] = nullptr;
+    cc["run_eagerly"] = false;
+    cc["steps_per_execution"] = 1;
+    cc["jit_compile"] = false;
+    root["compile_config"] = cc;
+  }
+  return root.dump(-1, ' ', /*ensure_ascii=*/true);
+}
+
+// ---------------------------------------------------------------------------------------------
 // training_config -> CompileOptions
 
 namespace {

@@ -40,6 +40,11 @@ KerasGraph build_keras_graph(const std::string& json, const std::string& where,
 // axis [3], ...) with Keras 2 inbound nodes.
 std::string model_config_json(const Model& model);
 
+// The config.json of a Keras 3 .keras file: the Keras 3 serialization of `model` ("module",
+// "registered_name", DTypePolicy dtypes, build_config, inbound nodes of __keras_tensor__ args,
+// flat input_layers/output_layers for one input/output) and, when compiled, its compile_config.
+std::string keras3_config_json(Model& model);
+
 // Keras 2.4 training_config of a compiled model: loss, metrics (MeanMetricWrapper), and
 // optimizer_config from the optimizer.
 std::string training_config_json(Model& model);

@@ -6,23 +6,32 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
+#include "core/atomic_file.h"
 #include "io/hdf5/file.h"
 #include "io/keras/config.h"
 #include "io/zip/zip.h"
 #include "resnet/error.h"
+#include "resnet/io.h"
 
 namespace resnet::keras_detail {
 
 namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+// The Keras version whose .keras layout the writer reproduces (the shared real file's).
+constexpr const char* kKerasVersion = "3.13.2";
+// resnet.cpp's own metadata (zoo model, preprocessing, class names), which Keras ignores.
+constexpr const char* kAttributesMember = "resnet_attributes.json";
 
 // The weights member, written to a file of its own for libhdf5 (and its pre-flight child), removed
 // again when the load ends.
@@ -147,6 +156,87 @@ bool restore_keras3_optimizer(const h5::File& f, Model& model, const std::string
   return true;
 }
 }  // namespace
+
+void save_keras_file(Model& model, const std::string& path, bool include_optimizer,
+                     const std::map<std::string, std::string>& attributes) {
+  const std::string config = keras3_config_json(model);
+  // model.weights.h5, written to a temporary file first (libhdf5 writes files).
+  const std::string tmp =
+      (fs::temp_directory_path() / fmt::format("resnet-keras-save-{}-{}.weights.h5",
+                                               static_cast<long>(::getpid()),
+                                               reinterpret_cast<uintptr_t>(&model)))
+          .string();
+  std::string weights;
+  try {
+    h5::File f = h5::File::create(tmp);
+    f.create_group("layers");
+    std::map<std::string, int> seen;
+    for (const auto& l : model.layers()) {
+      const std::string base = snake_case(l->class_name());
+      const int k = seen[base]++;
+      const std::string vars =
+          fmt::format("layers/{}/vars", k == 0 ? base : fmt::format("{}_{}", base, k));
+      f.create_group(vars);
+      f.write_string(vars, "name", l->name(), /*utf8=*/true);
+      for (size_t i = 0; i < l->params().size(); ++i) {
+        f.write_f32(fmt::format("{}/{}", vars, i), l->params()[i].value);
+      }
+    }
+    if (include_optimizer && model.compiled()) {
+      Optimizer& opt = model.optimizer();
+      std::string name = opt.class_name();
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      f.create_group("optimizer/vars");
+      f.write_string("optimizer/vars", "name", name, /*utf8=*/true);
+      f.write_i64("optimizer/vars/0", opt.iterations());
+      f.write_f32("optimizer/vars/1",
+                  Tensor::full(Shape{}, static_cast<float>(opt.learning_rate())));
+      int index = 2;
+      for (const auto& slots : opt.slots()) {
+        for (const Optimizer::Slot& s : slots)
+          f.write_f32(fmt::format("optimizer/vars/{}", index++), s.value);
+      }
+    }
+    f.create_group("vars");
+    f.write_string("vars", "name", model.name(), /*utf8=*/true);
+    f.close();
+    std::ifstream in(tmp, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    weights = ss.str();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  zip_detail::ZipWriter zip;
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", std::gmtime(&now));
+  json meta = {{"keras_version", kKerasVersion}, {"date_saved", date}};
+  zip.add("metadata.json", meta.dump());
+  zip.add("config.json", config);
+  zip.add("model.weights.h5", weights);
+  if (!attributes.empty()) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : attributes) a[k] = v;
+    zip.add(kAttributesMember, a.dump(1));
+  }
+  write_file_atomic(path, zip.finish());
+}
+
+std::map<std::string, std::string> read_keras_attributes(const std::string& path) {
+  zip_detail::ZipReader zip(path);
+  std::map<std::string, std::string> out;
+  if (zip.find(kAttributesMember) == nullptr) return out;
+  const json j = parse_member(path, kAttributesMember, zip.read(kAttributesMember));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
 
 Model load_keras_file(const std::string& path, bool compile, KerasFileInfo* info) {
   zip_detail::ZipReader zip(path);

@@ -2,6 +2,7 @@
 // (src/io/model_io.cpp).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "resnet/model.h"
@@ -21,5 +22,16 @@ struct KerasFileInfo {
 // trainable variable's slots). Throws IoError naming the file and the member: not a zip, a
 // missing or damaged member, a config that does not match the weights.
 Model load_keras_file(const std::string& path, bool compile, KerasFileInfo* info = nullptr);
+
+// keras model.save("m.keras"): metadata.json (keras_version 3.13.2, the layout reproduced),
+// config.json (keras3_config_json), model.weights.h5 (layers/<object>/vars/<i> with the layer
+// name as the vars' "name" attribute; with include_optimizer and a compiled model,
+// optimizer/vars: iterations, learning rate, each trainable variable's slots; vars with the
+// model name), and `attributes` in a member resnet_attributes.json of its own. Stored members;
+// written atomically.
+void save_keras_file(Model& model, const std::string& path, bool include_optimizer,
+                     const std::map<std::string, std::string>& attributes);
+// Those attributes ({} when the file has none).
+std::map<std::string, std::string> read_keras_attributes(const std::string& path);
 
 }  // namespace resnet::keras_detail

@@ -2,19 +2,24 @@
 // predictions against a numpy reference computed from the file's own config and weights, the
 // compile_config and the Adam state, training), load_weights from a .keras file, and damaged
 // archives.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
+#include "io/hdf5/file.h"
 #include "io/keras/keras_file.h"
 #include "io/zip/zip.h"
 #include "resnet/error.h"
 #include "resnet/io.h"
+#include "resnet/models.h"
 #include "resnet/optim.h"
 #include "support/temp_dir.h"
 
@@ -125,12 +130,148 @@ TEST(Keras3File, LoadModelAndLoadWeightsTakeKerasFiles) {
   EXPECT_EQ(report.loaded.size(), 11u);  // 8 Dense, 3 BatchNormalization
   const Tensor a = m.predict(r.x), b = fresh.predict(r.x);
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.f32()[i], b.f32()[i]);
-  // Writing .keras is refused before anything is written.
+  // save_weights to a .keras path is refused before anything is written: it is a whole model.
   testing::TempDir dir;
-  const std::string out = dir.file("m.keras");
-  EXPECT_NE(error_of([&] { save_model(m, out); }).find("does not write them yet"),
+  const std::string out = dir.file("w.keras");
+  EXPECT_NE(error_of([&] { save_weights(m, out); }).find("a .keras file is a whole model"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(out));
+}
+
+// Every group, dataset (shape, dtype) and attribute of an HDF5 file, as sorted lines.
+void walk(const h5::File& f, const std::string& obj, std::vector<std::string>& out) {
+  for (const std::string& a : f.attr_names(obj.empty() ? "/" : obj)) {
+    const auto v = f.read_strings(obj.empty() ? "/" : obj, a);
+    out.push_back(fmt::format("{} @{}={}", obj, a, v.empty() ? "" : v[0]));
+  }
+  for (const std::string& c : f.children(obj.empty() ? "/" : obj)) {
+    const std::string p = obj.empty() ? c : obj + "/" + c;
+    if (f.is_dataset(p)) {
+      const auto info = f.dataset_info(p);
+      out.push_back(fmt::format("{} {} {}", p, Shape(info.dims).str(), info.dtype));
+    } else {
+      out.push_back(p + "/");
+      walk(f, p, out);
+    }
+  }
+}
+
+std::vector<std::string> weights_tree(const std::string& keras_path, const std::string& tmp) {
+  write_file(tmp, zip_detail::ZipReader(keras_path).read("model.weights.h5"));
+  std::vector<std::string> out;
+  walk(h5::File::open(tmp), "", out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Keras3File, ResavingTheRealFileKeepsItsMembersTreeAndConfig) {
+  SKIP_WITHOUT_TABULAR();
+  testing::TempDir dir;
+  Model m = load_model(tabular_path());
+  const std::string out = dir.file("again.keras");
+  save_model(m, out);
+  // The same members.
+  std::vector<std::string> a, b;
+  const zip_detail::ZipReader real_zip(tabular_path()), our_zip(out);
+  for (const auto& x : real_zip.members()) a.push_back(x.name);
+  for (const auto& x : our_zip.members()) b.push_back(x.name);
+  EXPECT_EQ(a, b);
+  // The same HDF5 tree: group and dataset paths, shapes, dtypes, attributes.
+  EXPECT_EQ(weights_tree(tabular_path(), dir.file("a.h5")), weights_tree(out, dir.file("b.h5")));
+  // An equivalent config.json: the same layers, classes, connections and settings.
+  using json = nlohmann::json;
+  const json real = json::parse(zip_detail::ZipReader(tabular_path()).read("config.json"));
+  const json ours = json::parse(zip_detail::ZipReader(out).read("config.json"));
+  for (const char* k : {"module", "class_name", "registered_name", "build_config"}) {
+    EXPECT_EQ(ours[k], real[k]) << k;
+  }
+  EXPECT_EQ(ours["config"]["input_layers"], real["config"]["input_layers"]);
+  EXPECT_EQ(ours["config"]["output_layers"], real["config"]["output_layers"]);
+  const json& rl = real["config"]["layers"];
+  const json& ol = ours["config"]["layers"];
+  ASSERT_EQ(ol.size(), rl.size());
+  for (size_t i = 0; i < rl.size(); ++i) {
+    SCOPED_TRACE(rl[i]["name"].get<std::string>());
+    for (const char* k : {"module", "class_name", "registered_name", "name", "build_config"}) {
+      EXPECT_EQ(ol[i].value(k, json()), rl[i].value(k, json())) << k;
+    }
+    // Inbound tensors: shapes and histories (kwargs such as BatchNormalization's mask aside).
+    ASSERT_EQ(ol[i]["inbound_nodes"].size(), rl[i]["inbound_nodes"].size());
+    for (size_t n = 0; n < rl[i]["inbound_nodes"].size(); ++n) {
+      EXPECT_EQ(ol[i]["inbound_nodes"][n]["args"], rl[i]["inbound_nodes"][n]["args"]);
+    }
+    // Every setting the real file has, ours has with the same value, but for the fields Keras
+    // adds that resnet.cpp does not model (its DTypePolicy's shared_object_id, quantization).
+    for (auto it = rl[i]["config"].begin(); it != rl[i]["config"].end(); ++it) {
+      if (it.key() == "quantization_config") continue;
+      ASSERT_TRUE(ol[i]["config"].contains(it.key())) << it.key();
+      json want = it.value(), got = ol[i]["config"][it.key()];
+      if (want.is_object()) want.erase("shared_object_id");
+      EXPECT_EQ(got, want) << it.key();
+    }
+  }
+  // compile_config: the optimizer and its settings, the loss.
+  const json& rc = real["compile_config"];
+  const json& oc = ours["compile_config"];
+  EXPECT_EQ(oc["loss"], "mean_squared_error");  // Keras's name of "mse"
+  EXPECT_EQ(oc["optimizer"]["class_name"], rc["optimizer"]["class_name"]);
+  EXPECT_EQ(oc["optimizer"]["module"], rc["optimizer"]["module"]);
+  for (auto it = rc["optimizer"]["config"].begin(); it != rc["optimizer"]["config"].end(); ++it) {
+    ASSERT_TRUE(oc["optimizer"]["config"].contains(it.key())) << it.key();
+    if (it.value().is_number_float()) {
+      EXPECT_NEAR(oc["optimizer"]["config"][it.key()].get<double>(), it.value().get<double>(), 1e-9)
+          << it.key();
+    } else {
+      EXPECT_EQ(oc["optimizer"]["config"][it.key()], it.value()) << it.key();
+    }
+  }
+  // Loaded again: the same predictions, the same optimizer state.
+  keras_detail::KerasFileInfo info;
+  Model back = keras_detail::load_keras_file(out, true, &info);
+  EXPECT_TRUE(info.optimizer_restored);
+  const Reference r = reference();
+  const Tensor p1 = m.predict(r.x), p2 = back.predict(r.x);
+  for (int64_t i = 0; i < p1.numel(); ++i) EXPECT_EQ(p1.f32()[i], p2.f32()[i]);
+  EXPECT_EQ(back.optimizer().iterations(), m.optimizer().iterations());
+  const auto& s1 = m.optimizer().slots();
+  const auto& s2 = back.optimizer().slots();
+  ASSERT_EQ(s1.size(), s2.size());
+  for (size_t i = 0; i < s1.size(); ++i) {
+    for (size_t k = 0; k < s1[i].size(); ++k) {
+      EXPECT_EQ(std::memcmp(s1[i][k].value.raw(), s2[i][k].value.raw(), s1[i][k].value.numel() * 4),
+                0);
+    }
+  }
+}
+
+// .keras round trips of resnet.cpp's own models: identical outputs, and identical losses when
+// training resumes from the saved Adam state.
+TEST(Keras3File, ZooModelsRoundTripAndResumeTraining) {
+  testing::TempDir dir;
+  struct Case {
+    std::string name;
+    Shape input;
+  };
+  for (const Case& c : {Case{"resnet20", {16, 16, 3}}, Case{"resnet50-tutorial", {64, 64, 3}}}) {
+    SCOPED_TRACE(c.name);
+    reset_name_counters();
+    Model m = build_model(c.name, c.input, 4);
+    m.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
+    Tensor x = Tensor::empty(c.input.prepend(4));
+    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = static_cast<float>((i * 37) % 101) / 101;
+    Tensor y = Tensor::empty(Shape{4});
+    for (int i = 0; i < 4; ++i) y.f32()[i] = static_cast<float>(i);
+    m.train_step(x, y);
+    const std::string path = dir.file(c.name + ".keras");
+    save_model(m, path, {.attributes = {{"zoo_model", c.name}}});
+    EXPECT_EQ(read_model_attributes(path).at("zoo_model"), c.name);
+    Model back = load_model(path);
+    EXPECT_EQ(back.count_params(), m.count_params());
+    const Tensor a = m.predict(x), b = back.predict(x);
+    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.f32()[i], b.f32()[i]) << i;
+    const double l1 = m.train_step(x, y), l2 = back.train_step(x, y);
+    EXPECT_EQ(l1, l2);
+  }
 }
 
 // The real file's members, rewritten with one of them changed.
