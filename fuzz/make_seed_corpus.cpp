@@ -7,6 +7,8 @@
 //   DIR/idx/         IDX images + labels, plain and gzip, framed as fuzz_idx.cpp reads them
 //   DIR/cifar/       a CIFAR-10 binary batch of 3 records
 //   DIR/image/       small PNG, BMP, JPEG and TGA images
+//   DIR/keras3/      Keras 3 .keras files written by save_model (compiled with Adam and trained,
+//                    and uncompiled)
 //   DIR/torch/       PyTorch files: a state_dict written by save_torch_state_dict and the
 //                    committed PyTorch-written checkpoints (zip and legacy formats, protocol 4)
 //   fuzz_make_seed_corpus DIR
@@ -156,6 +158,19 @@ void image(const fs::path& dir) {
   stbi_write_tga((dir / "rgb.tga").c_str(), w, h, 3, rgb.data());
 }
 
+void keras3(const fs::path& dir) {
+  fs::create_directories(dir);
+  Tensor x = Tensor::full({4, 6, 6, 2}, 0.5f);
+  Tensor y({4}, DType::I64);
+  for (int i = 0; i < 4; ++i) y.data<int64_t>()[i] = i % 2;
+  Model plain = tiny(4);
+  save_model(plain, (dir / "uncompiled.keras").string());
+  Model adam = tiny(5);
+  adam.compile({.optimizer = Adam(), .loss = "sparse_categorical_crossentropy"});
+  adam.train_step(x, y);
+  save_model(adam, (dir / "adam.keras").string(), {.attributes = {{"preprocess", "rescale"}}});
+}
+
 void torch(const fs::path& dir) {
   fs::create_directories(dir);
   reset_name_counters();
@@ -183,6 +198,7 @@ int main(int argc, char** argv) {
     cifar(dir / "cifar");
     image(dir / "image");
     torch(dir / "torch");
+    keras3(dir / "keras3");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seed_corpus: %s\n", e.what());
     return 1;

@@ -5,7 +5,7 @@
 # libFuzzer; otherwise the standalone replay-and-mutate driver (fuzz/standalone_driver.cpp).
 # A target that crashes leaves crash-* files in BUILD_DIR/fuzz-findings/<target>/ and makes the
 # script fail.
-# Targets: one per file loader (keras_h5, h5_dataset, idx, cifar, image, onnx, torch). Another target:
+# Targets: one per file loader (keras_h5, keras3, h5_dataset, idx, cifar, image, onnx, torch). Another target:
 # add fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput) and its seeds to fuzz/make_seed_corpus.cpp
 # (folder <name>). The normal build has the targets too, and CTest runs each briefly.
 set -euo pipefail
