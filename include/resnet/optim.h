@@ -156,5 +156,8 @@ LossValue compute_loss(LossKind kind, const Tensor& output, const Tensor& target
 // top-k: the label among the k largest outputs; binary accuracy: (output > 0.5) == target.
 double count_correct(const Tensor& output, const Tensor& targets);
 double count_top_k(const Tensor& output, const Tensor& targets, int k);
+// mean absolute error ("mae"): per sample the mean of |output - target| over its elements,
+// summed over the batch. Targets must have the output's element count.
+double sum_absolute_error(const Tensor& output, const Tensor& targets);
 
 }  // namespace resnet

@@ -19,7 +19,8 @@ class Model;
 struct CompileOptions {
   std::shared_ptr<Optimizer> optimizer;  // default: RMSprop, as Keras compile()
   std::string loss = "categorical_crossentropy";
-  std::vector<std::string> metrics = {"accuracy"};  // "accuracy", "top_k_accuracy" (k = 5)
+  // "accuracy", "top_k_accuracy" (k = 5), "mae" (mean absolute error)
+  std::vector<std::string> metrics = {"accuracy"};
 };
 
 // Values logged per epoch: "loss", "accuracy", "val_loss", "val_accuracy", "lr", ...

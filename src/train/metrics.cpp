@@ -97,6 +97,23 @@ double count_correct(const Tensor& output, const Tensor& targets) {
   return correct;
 }
 
+double sum_absolute_error(const Tensor& output, const Tensor& targets) {
+  Tensor o = ops::plain(output);
+  if (o.dtype() != DType::F32) o = o.to_f32();
+  Tensor t = ops::plain(targets);
+  if (t.dtype() != DType::F32) t = t.to_f32();
+  const int64_t n = o.shape().rank() < 1 ? 0 : o.shape()[0];
+  if (t.numel() != o.numel() || n == 0) {
+    if (n == 0 && t.numel() == 0) return 0;
+    throw ShapeError(fmt::format("mae: output {} and targets {} do not match", o.shape().str(),
+                                 t.shape().str()));
+  }
+  const int64_t per = o.numel() / n;
+  double sum = 0;
+  for (int64_t i = 0; i < o.numel(); ++i) sum += std::abs(o.f32()[i] - t.f32()[i]);
+  return sum / static_cast<double>(per);
+}
+
 double count_top_k(const Tensor& output, const Tensor& targets, int k) {
   if (k <= 0) throw ConfigError(fmt::format("top_k_accuracy: k must be > 0, got {}", k));
   const Batch b = read_batch("top_k_accuracy", output, targets);

@@ -35,6 +35,7 @@ std::vector<std::string> key_order(const Trainer& st, bool with_val) {
   std::vector<std::string> keys = {"loss"};
   if (st.accuracy) keys.push_back("accuracy");
   if (st.top_k) keys.push_back("top_k_categorical_accuracy");
+  if (st.mae) keys.push_back("mae");
   if (with_val) {
     const size_t n = keys.size();
     for (size_t i = 0; i < n; ++i) keys.push_back("val_" + keys[i]);
@@ -58,10 +59,12 @@ Trainer::Trainer(const Model& model, CompileOptions o) {
       accuracy = true;
     } else if (m == "top_k_categorical_accuracy" || m == "top5") {
       top_k = true;
+    } else if (m == "mae" || m == "mean_absolute_error") {
+      mae = true;
     } else {
       throw ConfigError(
           fmt::format("model '{}': unknown metric '{}' (accuracy, "
-                      "top_k_categorical_accuracy)",
+                      "top_k_categorical_accuracy, mae)",
                       model.name(), m));
     }
   }
@@ -98,6 +101,7 @@ LossValue batch_loss(const Trainer& st, const Tensor& output, const Tensor& targ
 void add_metrics(const Trainer& st, const Tensor& output, const Tensor& targets, Logs& sums) {
   if (st.accuracy) sums["accuracy"] += count_correct(output, targets);
   if (st.top_k) sums["top_k_categorical_accuracy"] += count_top_k(output, targets, 5);
+  if (st.mae) sums["mae"] += sum_absolute_error(output, targets);
 }
 }  // namespace
 

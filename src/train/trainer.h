@@ -32,6 +32,7 @@ class Trainer {
   Layer* softmax_output = nullptr;
   bool accuracy = false;
   bool top_k = false;
+  bool mae = false;
 };
 
 }  // namespace resnet

@@ -73,3 +73,16 @@ TEST(MetricErrors, ShapesAndK) {
 
 }  // namespace
 }  // namespace resnet
+
+namespace resnet {
+namespace {
+// Mean absolute error by hand: per sample the mean over its elements, summed over the batch.
+TEST(Metrics, MeanAbsoluteErrorByHand) {
+  const Tensor out = Tensor::from_vector(Shape{2, 2}, {1.0f, -2.0f, 0.5f, 4.0f});
+  const Tensor y = Tensor::from_vector(Shape{2, 2}, {0.0f, 1.0f, 0.5f, 1.0f});
+  // (|1| + |-3|) / 2 + (0 + 3) / 2 = 2 + 1.5
+  EXPECT_DOUBLE_EQ(sum_absolute_error(out, y), 3.5);
+  EXPECT_THROW(sum_absolute_error(out, Tensor::zeros(Shape{2, 3})), ShapeError);
+}
+}  // namespace
+}  // namespace resnet

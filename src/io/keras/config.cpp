@@ -309,6 +309,9 @@ std::string training_config_json(Model& model) {
       name = "accuracy";
       fn = loss == LossKind::BinaryCrossentropy ? "binary_accuracy"
                                                 : prefix + "categorical_accuracy";
+    } else if (m == "mae" || m == "mean_absolute_error") {
+      name = "mae";
+      fn = "mean_absolute_error";
     } else {
       name = "top_k_categorical_accuracy";
       fn = prefix + "top_k_categorical_accuracy";
@@ -475,7 +478,9 @@ std::string keras3_config_json(Model& model) {
     cc["loss_weights"] = nullptr;
     ojson metrics = ojson::array();
     for (const std::string& m : model.compile_options().metrics) {
-      metrics.push_back(m == "accuracy" || m == "acc" ? "accuracy" : "top_k_categorical_accuracy");
+      metrics.push_back(m == "accuracy" || m == "acc"              ? "accuracy"
+                        : m == "mae" || m == "mean_absolute_error" ? "mae"
+                                                                   : "top_k_categorical_accuracy");
     }
     cc["metrics"] = metrics;
     cc["weighted_metrics"] = nullptr;
@@ -583,6 +588,8 @@ void collect_metrics(const json& m, std::vector<std::string>& out) {
   if (is("top_k_categorical_accuracy") || is("sparse_top_k_categorical_accuracy") ||
       is("top_k_accuracy")) {
     key = "top_k_categorical_accuracy";
+  } else if (is("mae") || is("mean_absolute_error") || name == "MeanAbsoluteError") {
+    key = "mae";
   } else if (is("accuracy") || is("acc") || is("categorical_accuracy") ||
              is("sparse_categorical_accuracy") || name == "CategoricalAccuracy" ||
              name == "SparseCategoricalAccuracy") {

@@ -104,11 +104,19 @@ TEST(Keras3File, LoadsTheRealKeras313FileAndPredictsAsTheNumpyReference) {
   EXPECT_GT(m.optimizer().iterations(), 0);
   ASSERT_EQ(m.optimizer().slots().size(), m.trainable_params().size());
   EXPECT_EQ(m.optimizer().slots()[0][0].name, "m");
+  // Its metric: mean absolute error.
+  EXPECT_EQ(m.compile_options().metrics, (std::vector<std::string>{"mae"}));
+  const Tensor zeros = Tensor::zeros(Shape{r.x.shape()[0], 1});
+  double mae = 0;
+  for (double v : r.y) mae += std::abs(v);
+  EXPECT_NEAR(sum_absolute_error(m.predict(r.x), zeros), mae, 1e-5 * mae);
   // One epoch of training from that state: a finite loss that falls on a fixed batch.
   Tensor target = Tensor::empty(Shape{r.x.shape()[0], 1});
   for (int64_t i = 0; i < target.numel(); ++i) target.f32()[i] = static_cast<float>(r.y[i]) * 0.5f;
   const int64_t it0 = m.optimizer().iterations();
-  const double first = m.train_step(r.x, target);
+  Logs sums;
+  const double first = m.train_step(r.x, target, &sums);
+  EXPECT_GT(sums.at("mae"), 0);
   double last = first;
   for (int i = 0; i < 20; ++i) last = m.train_step(r.x, target);
   EXPECT_TRUE(std::isfinite(first));
