@@ -139,53 +139,9 @@ std::map<std::string, std::string> load_weights(Model& model, const std::string&
       load_torch_weights(model, path,
                          {.strict = !options.by_name && !options.skip_mismatch, .report = &report});
       return torch_detail::read_torch_attributes(path);
-    case FileFormat::Keras3: {
-      // Keras model.load_weights("m.keras"): the file's model, its weights copied by layer name.
-      const Model file = keras_detail::load_keras_file(path, /*compile=*/false);
-      std::vector<std::pair<Param*, const Tensor*>> plan;
-      for (const auto& l : model.layers()) {
-        if (l->params().empty()) continue;
-        const Layer* src = nullptr;
-        for (const auto& fl : file.layers()) {
-          if (fl->name() == l->name()) src = fl.get();
-        }
-        std::string why;
-        if (src == nullptr) {
-          why = "not in the file";
-        } else if (src->params().size() != l->params().size()) {
-          why = fmt::format("{} weights in the file, {} in the model", src->params().size(),
-                            l->params().size());
-        } else {
-          for (size_t i = 0; i < src->params().size() && why.empty(); ++i) {
-            if (src->params()[i].value.shape() != l->params()[i].value.shape()) {
-              why = fmt::format("'{}' has shape {} in the file, {} in the model",
-                                l->params()[i].name, src->params()[i].value.shape().str(),
-                                l->params()[i].value.shape().str());
-            }
-          }
-        }
-        if (!why.empty()) {
-          if (src == nullptr && options.by_name) {
-            report.missing.push_back(l->name());
-            continue;
-          }
-          if (options.skip_mismatch && src != nullptr) {
-            report.skipped.push_back(l->name() + ": " + why);
-            continue;
-          }
-          throw IoError(fmt::format("{}: layer '{}': {}", path, l->name(), why));
-        }
-        for (size_t i = 0; i < src->params().size(); ++i) {
-          plan.emplace_back(&l->params()[i], &src->params()[i].value);
-        }
-        report.loaded.push_back(l->name());
-      }
-      for (auto& [p, v] : plan) {
-        p->value.copy_from(*v);
-        p->value.bump_version();
-      }
+    case FileFormat::Keras3:
+      keras_detail::load_keras_weights(model, path, options, report);
       return {};
-    }
     case FileFormat::Onnx:
       break;
   }

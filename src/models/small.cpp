@@ -22,8 +22,11 @@ SymTensor conv(const SymTensor& x, int64_t filters, int64_t k, int64_t stride, P
                  .name = name})(x);
 }
 
-Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int, 4>& blocks,
-                        const std::string& name) {
+// torchvision's ImageNet ResNet frame: the 7x7 stem and max pool, four stages of `block`
+// (64, 128, 256, 512 wide; stride 2 on the first block of stages 3-5), average pool, Dense head.
+using Block = SymTensor (*)(const SymTensor&, int64_t, int64_t, const std::string&);
+Model torchvision_frame(Shape input_shape, int64_t classes, const std::array<int, 4>& blocks,
+                        const std::string& name, Block block) {
   if (input_shape.rank() != 3 || input_shape[0] < 32 || input_shape[1] < 32) {
     throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}", name,
                                   input_shape.str()));
@@ -40,12 +43,17 @@ Model torchvision_basic(Shape input_shape, int64_t classes, const std::array<int
   for (int s = 0; s < 4; ++s) {
     for (int b = 1; b <= blocks[s]; ++b) {
       const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
-      x = basic_block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b));
+      x = block(x, filters[s], stride, fmt::format("conv{}_block{}", s + 2, b));
     }
   }
   x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
   x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
   return Model(input, x, name);
+}
+
+SymTensor basic_block_b(const SymTensor& x, int64_t filters, int64_t stride,
+                        const std::string& name) {
+  return basic_block(x, filters, stride, name);
 }
 }  // namespace
 
@@ -106,10 +114,12 @@ SymTensor basic_block(const SymTensor& x, int64_t filters, int64_t stride, const
 }
 
 Model resnet18(Shape input_shape, int64_t classes) {
-  return torchvision_basic(std::move(input_shape), classes, {2, 2, 2, 2}, "resnet18");
+  return torchvision_frame(std::move(input_shape), classes, {2, 2, 2, 2}, "resnet18",
+                           basic_block_b);
 }
 Model resnet34(Shape input_shape, int64_t classes) {
-  return torchvision_basic(std::move(input_shape), classes, {3, 4, 6, 3}, "resnet34");
+  return torchvision_frame(std::move(input_shape), classes, {3, 4, 6, 3}, "resnet34",
+                           basic_block_b);
 }
 
 SymTensor torchvision_bottleneck(const SymTensor& x, int64_t width, int64_t stride,
@@ -151,28 +161,8 @@ Model torchvision_resnet(int depth, Shape input_shape, int64_t classes) {
     throw ConfigError(
         fmt::format("torchvision ResNet depth must be 50, 101 or 152, got {}", depth));
   }
-  const std::string name = fmt::format("resnet{}_torchvision", depth);
-  if (input_shape.rank() != 3 || input_shape[0] < 32 || input_shape[1] < 32) {
-    throw ConfigError(fmt::format("{}: input_shape must be (H, W, C) with H, W >= 32, got {}", name,
-                                  input_shape.str()));
-  }
-  SymTensor input = Input(std::move(input_shape));
-  SymTensor x = ZeroPadding2D({.padding = {3, 3, 3, 3}, .name = "conv1_pad"})(input);
-  x = conv(x, 64, 7, 2, Padding::Valid, "conv1_conv");
-  x = torch_bn(x, "conv1_bn");
-  x = Activation("relu", "conv1_relu")(x);
-  x = ZeroPadding2D({.padding = {1, 1, 1, 1}, .name = "pool1_pad"})(x);
-  x = MaxPooling2D({.pool_size = {3, 3}, .strides = {2, 2}, .name = "pool1_pool"})(x);
-  const std::array<int64_t, 4> widths = {64, 128, 256, 512};
-  for (int s = 0; s < 4; ++s) {
-    for (int b = 1; b <= blocks[s]; ++b) {
-      const int64_t stride = (s > 0 && b == 1) ? 2 : 1;
-      x = torchvision_bottleneck(x, widths[s], stride, fmt::format("conv{}_block{}", s + 2, b));
-    }
-  }
-  x = GlobalAveragePooling2D({.name = "avg_pool"})(x);
-  x = Dense({.units = classes, .activation = "softmax", .name = "predictions"})(x);
-  return Model(input, x, name);
+  return torchvision_frame(std::move(input_shape), classes, blocks,
+                           fmt::format("resnet{}_torchvision", depth), torchvision_bottleneck);
 }
 
 Model cifar_resnet(int depth, Shape input_shape, int64_t classes, Shortcut shortcut) {

@@ -258,11 +258,25 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
+// A Functional config's input_layers (the InputLayers) and output_layers (the layers no other
+// layer consumes), as [name, 0, 0] entries in layer order.
+std::pair<ojson, ojson> io_layers(const Model& model) {
+  std::set<std::string> consumed;
+  for (const auto& l : model.layers()) {
+    for (const std::string& s : model.inbound(*l)) consumed.insert(s);
+  }
+  ojson inputs = ojson::array(), outputs = ojson::array();
+  for (const auto& l : model.layers()) {
+    if (l->class_name() == "InputLayer") inputs.push_back(ojson::array({l->name(), 0, 0}));
+    if (!consumed.count(l->name())) outputs.push_back(ojson::array({l->name(), 0, 0}));
+  }
+  return {inputs, outputs};
+}
+
 }  // namespace
 
 std::string model_config_json(const Model& model) {
   ojson layers_json = ojson::array();
-  std::set<std::string> consumed;
   for (const auto& l : model.layers()) {
     ojson entry;
     entry["class_name"] = l->class_name();
@@ -272,20 +286,13 @@ std::string model_config_json(const Model& model) {
     const std::vector<std::string> srcs = model.inbound(*l);
     if (!srcs.empty()) {
       ojson node = ojson::array();
-      for (const std::string& s : srcs) {
-        node.push_back(ojson::array({s, 0, 0, ojson::object()}));
-        consumed.insert(s);
-      }
+      for (const std::string& s : srcs) node.push_back(ojson::array({s, 0, 0, ojson::object()}));
       nodes.push_back(node);
     }
     entry["inbound_nodes"] = nodes;
     layers_json.push_back(entry);
   }
-  ojson inputs = ojson::array(), outputs = ojson::array();
-  for (const auto& l : model.layers()) {
-    if (l->class_name() == "InputLayer") inputs.push_back(ojson::array({l->name(), 0, 0}));
-    if (!consumed.count(l->name())) outputs.push_back(ojson::array({l->name(), 0, 0}));
-  }
+  const auto [inputs, outputs] = io_layers(model);
   ojson cfg;
   cfg["name"] = model.name();
   cfg["layers"] = layers_json;
@@ -422,7 +429,6 @@ ojson k3_optimizer(const ojson& k2) {
 
 std::string keras3_config_json(Model& model) {
   ojson layers = ojson::array();
-  std::set<std::string> consumed;
   for (const auto& l : model.layers()) {
     ojson e;
     e["module"] = "keras.layers";
@@ -447,17 +453,12 @@ std::string keras3_config_json(Model& model) {
         for (const std::string& s : srcs) list.push_back(k3_tensor(model, s));
         args.push_back(list);
       }
-      for (const std::string& s : srcs) consumed.insert(s);
       nodes.push_back({{"args", args}, {"kwargs", ojson::object()}});
     }
     e["inbound_nodes"] = nodes;
     layers.push_back(e);
   }
-  ojson inputs = ojson::array(), outputs = ojson::array();
-  for (const auto& l : model.layers()) {
-    if (l->class_name() == "InputLayer") inputs.push_back(ojson::array({l->name(), 0, 0}));
-    if (!consumed.count(l->name())) outputs.push_back(ojson::array({l->name(), 0, 0}));
-  }
+  const auto [inputs, outputs] = io_layers(model);
   ojson cfg;
   cfg["name"] = model.name();
   cfg["trainable"] = true;

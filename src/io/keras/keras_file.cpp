@@ -331,4 +331,51 @@ Model load_keras_file(const std::string& path, bool compile, KerasFileInfo* info
   return model;
 }
 
+void load_keras_weights(Model& model, const std::string& path, const LoadWeightsOptions& options,
+                        LoadWeightsReport& report) {
+  const Model file = load_keras_file(path, /*compile=*/false);
+  std::vector<std::pair<Param*, const Tensor*>> plan;
+  for (const auto& l : model.layers()) {
+    if (l->params().empty()) continue;
+    const Layer* src = nullptr;
+    for (const auto& fl : file.layers()) {
+      if (fl->name() == l->name()) src = fl.get();
+    }
+    std::string why;
+    if (src == nullptr) {
+      why = "not in the file";
+    } else if (src->params().size() != l->params().size()) {
+      why = fmt::format("{} weights in the file, {} in the model", src->params().size(),
+                        l->params().size());
+    } else {
+      for (size_t i = 0; i < src->params().size() && why.empty(); ++i) {
+        if (src->params()[i].value.shape() != l->params()[i].value.shape()) {
+          why =
+              fmt::format("'{}' has shape {} in the file, {} in the model", l->params()[i].name,
+                          src->params()[i].value.shape().str(), l->params()[i].value.shape().str());
+        }
+      }
+    }
+    if (!why.empty()) {
+      if (src == nullptr && options.by_name) {
+        report.missing.push_back(l->name());
+        continue;
+      }
+      if (options.skip_mismatch && src != nullptr) {
+        report.skipped.push_back(l->name() + ": " + why);
+        continue;
+      }
+      throw IoError(fmt::format("{}: layer '{}': {}", path, l->name(), why));
+    }
+    for (size_t i = 0; i < src->params().size(); ++i) {
+      plan.emplace_back(&l->params()[i], &src->params()[i].value);
+    }
+    report.loaded.push_back(l->name());
+  }
+  for (auto& [p, v] : plan) {
+    p->value.copy_from(*v);
+    p->value.bump_version();
+  }
+}
+
 }  // namespace resnet::keras_detail

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "resnet/io.h"
 #include "resnet/model.h"
 
 namespace resnet::keras_detail {
@@ -31,6 +32,13 @@ Model load_keras_file(const std::string& path, bool compile, KerasFileInfo* info
 // written atomically.
 void save_keras_file(Model& model, const std::string& path, bool include_optimizer,
                      const std::map<std::string, std::string>& attributes);
+// Keras model.load_weights("m.keras"): the file's model is loaded, then its weights copied into
+// `model` by layer name (options.by_name: model layers absent from the file are reported, not
+// refused; options.skip_mismatch: layers of other shapes are reported). Checked before anything
+// changes.
+void load_keras_weights(Model& model, const std::string& path, const LoadWeightsOptions& options,
+                        LoadWeightsReport& report);
+
 // Those attributes ({} when the file has none).
 std::map<std::string, std::string> read_keras_attributes(const std::string& path);
 
